@@ -1,0 +1,612 @@
+/*
+ * runtime/msg.c - building and reading messages.
+ *
+ * Payload layout of a message built here: an array32 header (0xdd + 4-byte
+ * count, patched as fields are added: valid msgpack, just not the shortest
+ * form), then the tag string, then the fields. Values are packed with
+ * msgpack-c's packer writing straight into the message's own buffer, so
+ * the bytes that arrive at a receiver, local or remote, are the bytes the
+ * sender packed. Messages made from outside bytes are validated by
+ * runtime/mpack.c before anything is allocated for them.
+ *
+ * The header never moves: the payload starts in storage allocated with the
+ * header (one allocation for a small message) and moves to a buffer of its
+ * own only when the builder outgrows it.
+ */
+#include <msgpack.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "runtime/internal.h"
+#include "runtime/mpack.h"
+
+#define HDR 5 /* array32 header */
+
+tr_err tr__msg_alloc(uint8_t kind, size_t cap, tr_msg_t **out)
+{
+	if (cap > TR_MSG_MAX_BYTES)
+		return TR_ELIMIT;
+	tr_msg_t *m = tr__malloc(sizeof(*m) + cap);
+	if (!m)
+		return TR_ENOMEM;
+	memset(m, 0, sizeof(*m));
+	m->kind = kind;
+	m->cap = (uint32_t)cap;
+	m->data = m->inl;
+	*out = m;
+	return TR_OK;
+}
+
+void tr_msg_free(tr_msg_t *msg)
+{
+	if (!msg)
+		return;
+	if (msg->data != msg->inl)
+		tr__free(msg->data);
+	tr__free(msg);
+}
+
+static tr_err reserve(tr_msg_t *m, size_t more)
+{
+	if (more > TR_MSG_MAX_BYTES || m->len + more > TR_MSG_MAX_BYTES)
+		return TR_ELIMIT;
+	if (m->len + more <= m->cap)
+		return TR_OK;
+	size_t cap = m->cap ? m->cap : 32;
+	while (cap < m->len + more)
+		cap *= 2;
+	if (cap > TR_MSG_MAX_BYTES)
+		cap = TR_MSG_MAX_BYTES;
+	uint8_t *d = tr__malloc(cap);
+	if (!d)
+		return TR_ENOMEM;
+	memcpy(d, m->data, m->len);
+	if (m->data != m->inl)
+		tr__free(m->data);
+	m->data = d;
+	m->cap = (uint32_t)cap;
+	return TR_OK;
+}
+
+struct builder {
+	tr_msg_t *m;
+	tr_err err;
+};
+
+static int write_cb(void *data, const char *buf, size_t len)
+{
+	struct builder *b = data;
+	if (b->err)
+		return -1;
+	tr_err e = reserve(b->m, len);
+	if (e) {
+		b->err = e;
+		return -1;
+	}
+	memcpy(b->m->data + b->m->len, buf, len);
+	b->m->len += (uint32_t)len;
+	return 0;
+}
+
+static void patch_count(tr_msg_t *m)
+{
+	uint32_t c = m->count;
+	m->data[1] = (uint8_t)(c >> 24);
+	m->data[2] = (uint8_t)(c >> 16);
+	m->data[3] = (uint8_t)(c >> 8);
+	m->data[4] = (uint8_t)c;
+}
+
+static tr_err new_tagged(uint8_t kind, const char *tag, size_t tl, size_t extra,
+			 tr_msg_t **out)
+{
+	tr_msg_t *m;
+	tr_err e = tr__msg_alloc(kind, HDR + 2 + tl + extra, &m);
+	if (e)
+		return e;
+	m->data[0] = 0xdd;
+	m->count = 1;
+	patch_count(m);
+	m->len = HDR;
+	m->tag_off = HDR;
+	struct builder b = {m, TR_OK};
+	msgpack_packer pk;
+	msgpack_packer_init(&pk, &b, write_cb);
+	msgpack_pack_str_with_body(&pk, tag, tl);
+	if (b.err) {
+		tr_msg_free(m);
+		return b.err;
+	}
+	*out = m;
+	return TR_OK;
+}
+
+tr_err tr_msg_new(tr_msg_t **out, const char *tag)
+{
+	if (!out || !tag)
+		return TR_EINVAL;
+	size_t tl = strlen(tag);
+	if (tl > 255)
+		return TR_EINVAL;
+	return new_tagged(TR_MSG_PLAIN, tag, tl, 24, out);
+}
+
+tr_err tr_msg_dup(const tr_msg_t *msg, tr_msg_t **out)
+{
+	if (!msg || !out)
+		return TR_EINVAL;
+	tr_msg_t *m = tr__malloc(sizeof(*m) + msg->len);
+	if (!m)
+		return TR_ENOMEM;
+	memcpy(m, msg, sizeof(*m));
+	m->data = m->inl;
+	memcpy(m->data, msg->data, msg->len);
+	m->cap = m->len;
+	m->flags = 0;
+	atomic_store_explicit(&m->mn.next, NULL, memory_order_relaxed);
+	*out = m;
+	return TR_OK;
+}
+
+tr_err tr_msg_from_msgpack(tr_msg_t **out, const void *bytes, size_t len)
+{
+	if (!out || (!bytes && len))
+		return TR_EINVAL;
+	if (len > TR_MSG_MAX_BYTES)
+		return TR_ELIMIT;
+	const uint8_t *p = bytes;
+	struct tr_mp_head h, t;
+	size_t used;
+	if (tr__mp_head(p, len, &h) || h.type != TR_T_ARRAY || h.len < 1 ||
+	    h.len > UINT32_MAX)
+		return TR_EPROTO;
+	if (tr__mp_head(p + h.hlen, len - h.hlen, &t) || t.type != TR_T_STR)
+		return TR_EPROTO;
+	tr_err e = tr__mp_validate(p, len, TR_MSG_MAX_DEPTH, &used);
+	if (e || used != len)
+		return TR_EPROTO; /* malformed, too deep, or trailing bytes */
+	tr_msg_t *m;
+	e = tr__msg_alloc(TR_MSG_PLAIN, len, &m);
+	if (e)
+		return e;
+	memcpy(m->data, p, len);
+	m->len = (uint32_t)len;
+	m->count = (uint32_t)h.len;
+	m->tag_off = (uint16_t)h.hlen;
+	*out = m;
+	return TR_OK;
+}
+
+/* Append one value with the msgpack-c packer; undo on failure. Only
+ * builder-made messages (array32 header) can grow. */
+#define PACK(msg, call)                                                      \
+	do {                                                                 \
+		if (!(msg) || ((msg)->flags & TR__MSGF_SENT) ||              \
+		    (msg)->tag_off != HDR || (msg)->data[0] != 0xdd)         \
+			return TR_EINVAL;                                    \
+		uint32_t saved_ = (msg)->len;                                \
+		struct builder b_ = {(msg), TR_OK};                          \
+		msgpack_packer pk_;                                          \
+		msgpack_packer_init(&pk_, &b_, write_cb);                    \
+		msgpack_packer *pk = &pk_;                                   \
+		call;                                                        \
+		if (b_.err) {                                                \
+			(msg)->len = saved_;                                 \
+			return b_.err;                                       \
+		}                                                            \
+		(msg)->count++;                                              \
+		patch_count(msg);                                            \
+		return TR_OK;                                                \
+	} while (0)
+
+tr_err tr_msg_add_int(tr_msg_t *msg, int64_t v)
+{
+	PACK(msg, msgpack_pack_int64(pk, v));
+}
+
+tr_err tr_msg_add_uint(tr_msg_t *msg, uint64_t v)
+{
+	PACK(msg, msgpack_pack_uint64(pk, v));
+}
+
+tr_err tr_msg_add_double(tr_msg_t *msg, double v)
+{
+	PACK(msg, msgpack_pack_double(pk, v));
+}
+
+tr_err tr_msg_add_bool(tr_msg_t *msg, bool v)
+{
+	PACK(msg, v ? msgpack_pack_true(pk) : msgpack_pack_false(pk));
+}
+
+tr_err tr_msg_add_nil(tr_msg_t *msg)
+{
+	PACK(msg, msgpack_pack_nil(pk));
+}
+
+tr_err tr_msg_add_strn(tr_msg_t *msg, const char *s, size_t len)
+{
+	if (!s && len)
+		return TR_EINVAL;
+	if (len > TR_MSG_MAX_BYTES)
+		return TR_ELIMIT;
+	PACK(msg, msgpack_pack_str_with_body(pk, s, len));
+}
+
+tr_err tr_msg_add_str(tr_msg_t *msg, const char *s)
+{
+	if (!s)
+		return TR_EINVAL;
+	return tr_msg_add_strn(msg, s, strlen(s));
+}
+
+tr_err tr_msg_add_bin(tr_msg_t *msg, const void *p, size_t len)
+{
+	if (!p && len)
+		return TR_EINVAL;
+	if (len > TR_MSG_MAX_BYTES)
+		return TR_ELIMIT;
+	PACK(msg, msgpack_pack_bin_with_body(pk, p, len));
+}
+
+static tr_err add_id(tr_msg_t *msg, int8_t type, uint64_t node, uint64_t id,
+		     uint32_t creation)
+{
+	uint8_t body[TR_ID_WIRE_SIZE];
+	tr_id_encode(node, id, creation, body);
+	PACK(msg, (msgpack_pack_ext(pk, TR_ID_WIRE_SIZE, type),
+		   msgpack_pack_ext_body(pk, body, TR_ID_WIRE_SIZE)));
+}
+
+tr_err tr_msg_add_pid(tr_msg_t *msg, tr_pid_t pid)
+{
+	return add_id(msg, TR_EXT_PID, pid.node, pid.id, pid.creation);
+}
+
+tr_err tr_msg_add_ref(tr_msg_t *msg, tr_ref_t ref)
+{
+	return add_id(msg, TR_EXT_REF, ref.node, ref.id, ref.creation);
+}
+
+static int write_raw(msgpack_packer *pk, const void *p, size_t len)
+{
+	return pk->callback(pk->data, p, len);
+}
+
+tr_err tr_msg_add_raw(tr_msg_t *msg, const void *packed, size_t len)
+{
+	size_t used;
+	if (!packed || !len)
+		return TR_EINVAL;
+	if (len > TR_MSG_MAX_BYTES)
+		return TR_ELIMIT;
+	if (tr__mp_validate(packed, len, TR_MSG_MAX_DEPTH - 1, &used) ||
+	    used != len)
+		return TR_EPROTO;
+	PACK(msg, write_raw(pk, packed, len));
+}
+
+/* ---- reading ----------------------------------------------------------- */
+
+tr_msg_kind_t tr_msg_kind(const tr_msg_t *msg)
+{
+	return msg ? (tr_msg_kind_t)msg->kind : TR_MSG_PLAIN;
+}
+
+tr_pid_t tr_msg_sender(const tr_msg_t *msg)
+{
+	return msg ? msg->from : TR_PID_NONE;
+}
+
+const void *tr_msg_bytes(const tr_msg_t *msg, size_t *len)
+{
+	if (!msg) {
+		if (len)
+			*len = 0;
+		return NULL;
+	}
+	if (len)
+		*len = msg->len;
+	return msg->data;
+}
+
+const char *tr_msg_tag(const tr_msg_t *msg, size_t *len)
+{
+	struct tr_mp_head h;
+	if (!msg || !msg->len ||
+	    tr__mp_head(msg->data + msg->tag_off, msg->len - msg->tag_off, &h) ||
+	    h.type != TR_T_STR) {
+		if (len)
+			*len = 0;
+		return "";
+	}
+	if (len)
+		*len = h.len;
+	return (const char *)msg->data + msg->tag_off + h.hlen;
+}
+
+bool tr_msg_is(const tr_msg_t *msg, const char *tag)
+{
+	size_t n;
+	const char *t = tr_msg_tag(msg, &n);
+	return tag && strlen(tag) == n && memcmp(t, tag, n) == 0;
+}
+
+size_t tr_msg_count(const tr_msg_t *msg)
+{
+	return msg && msg->count ? msg->count - 1 : 0;
+}
+
+/* Locate field idx: its offset and head. */
+static tr_err field(const tr_msg_t *msg, size_t idx, size_t *off,
+		    struct tr_mp_head *h)
+{
+	if (!msg || !msg->len || idx + 1 >= msg->count)
+		return msg ? TR_ERANGE : TR_EINVAL;
+	size_t o = msg->tag_off;
+	for (size_t i = 0; i <= idx; i++)
+		o += tr__mp_size(msg->data + o, msg->len - o);
+	if (o >= msg->len || tr__mp_head(msg->data + o, msg->len - o, h))
+		return TR_ERANGE;
+	*off = o;
+	return TR_OK;
+}
+
+tr_err tr_msg_type(const tr_msg_t *msg, size_t idx, tr_type_t *out)
+{
+	size_t o;
+	struct tr_mp_head h;
+	tr_err e = field(msg, idx, &o, &h);
+	if (e)
+		return e;
+	if (out)
+		*out = h.type;
+	return TR_OK;
+}
+
+tr_err tr_msg_get_int(const tr_msg_t *msg, size_t idx, int64_t *out)
+{
+	size_t o;
+	struct tr_mp_head h;
+	tr_err e = field(msg, idx, &o, &h);
+	if (e)
+		return e;
+	if (h.type != TR_T_INT || (!h.neg && h.u > INT64_MAX))
+		return TR_ETYPE;
+	if (out)
+		*out = h.neg ? h.i : (int64_t)h.u;
+	return TR_OK;
+}
+
+tr_err tr_msg_get_uint(const tr_msg_t *msg, size_t idx, uint64_t *out)
+{
+	size_t o;
+	struct tr_mp_head h;
+	tr_err e = field(msg, idx, &o, &h);
+	if (e)
+		return e;
+	if (h.type != TR_T_INT || h.neg)
+		return TR_ETYPE;
+	if (out)
+		*out = h.u;
+	return TR_OK;
+}
+
+tr_err tr_msg_get_double(const tr_msg_t *msg, size_t idx, double *out)
+{
+	size_t o;
+	struct tr_mp_head h;
+	tr_err e = field(msg, idx, &o, &h);
+	if (e)
+		return e;
+	if (h.type == TR_T_DOUBLE) {
+		if (out)
+			*out = h.d;
+	} else if (h.type == TR_T_INT) {
+		if (out)
+			*out = h.neg ? (double)h.i : (double)h.u;
+	} else {
+		return TR_ETYPE;
+	}
+	return TR_OK;
+}
+
+tr_err tr_msg_get_bool(const tr_msg_t *msg, size_t idx, bool *out)
+{
+	size_t o;
+	struct tr_mp_head h;
+	tr_err e = field(msg, idx, &o, &h);
+	if (e)
+		return e;
+	if (h.type != TR_T_BOOL)
+		return TR_ETYPE;
+	if (out)
+		*out = h.u != 0;
+	return TR_OK;
+}
+
+static tr_err get_body(const tr_msg_t *msg, size_t idx, tr_type_t want,
+		       const uint8_t **p, size_t *len)
+{
+	size_t o;
+	struct tr_mp_head h;
+	tr_err e = field(msg, idx, &o, &h);
+	if (e)
+		return e;
+	if (h.type != want)
+		return TR_ETYPE;
+	*p = msg->data + o + h.hlen;
+	*len = h.len;
+	return TR_OK;
+}
+
+tr_err tr_msg_get_str(const tr_msg_t *msg, size_t idx, const char **s,
+		      size_t *len)
+{
+	const uint8_t *p;
+	size_t n;
+	tr_err e = get_body(msg, idx, TR_T_STR, &p, &n);
+	if (e)
+		return e;
+	if (s)
+		*s = (const char *)p;
+	if (len)
+		*len = n;
+	return TR_OK;
+}
+
+tr_err tr_msg_get_strbuf(const tr_msg_t *msg, size_t idx, char *buf,
+			 size_t cap)
+{
+	const char *s;
+	size_t n;
+	if (!buf || !cap)
+		return TR_EINVAL;
+	tr_err e = tr_msg_get_str(msg, idx, &s, &n);
+	if (e)
+		return e;
+	size_t c = n < cap ? n : cap - 1;
+	memcpy(buf, s, c);
+	buf[c] = 0;
+	return n < cap ? TR_OK : TR_ELIMIT;
+}
+
+tr_err tr_msg_get_bin(const tr_msg_t *msg, size_t idx, const void **p,
+		      size_t *len)
+{
+	const uint8_t *b;
+	size_t n;
+	tr_err e = get_body(msg, idx, TR_T_BIN, &b, &n);
+	if (e)
+		return e;
+	if (p)
+		*p = b;
+	if (len)
+		*len = n;
+	return TR_OK;
+}
+
+tr_err tr_msg_get_pid(const tr_msg_t *msg, size_t idx, tr_pid_t *out)
+{
+	const uint8_t *b;
+	size_t n;
+	tr_err e = get_body(msg, idx, TR_T_PID, &b, &n);
+	if (e)
+		return e;
+	if (out)
+		tr_id_decode(b, &out->node, &out->id, &out->creation);
+	return TR_OK;
+}
+
+tr_err tr_msg_get_ref(const tr_msg_t *msg, size_t idx, tr_ref_t *out)
+{
+	const uint8_t *b;
+	size_t n;
+	tr_err e = get_body(msg, idx, TR_T_REF, &b, &n);
+	if (e)
+		return e;
+	if (out)
+		tr_id_decode(b, &out->node, &out->id, &out->creation);
+	return TR_OK;
+}
+
+tr_err tr_msg_get_raw(const tr_msg_t *msg, size_t idx, const void **packed,
+		      size_t *len)
+{
+	size_t o;
+	struct tr_mp_head h;
+	tr_err e = field(msg, idx, &o, &h);
+	if (e)
+		return e;
+	if (packed)
+		*packed = msg->data + o;
+	if (len)
+		*len = tr__mp_size(msg->data + o, msg->len - o);
+	return TR_OK;
+}
+
+tr_err tr_msg_keep(tr_msg_t *msg)
+{
+	struct tr_actor *a = tr__tls_actor;
+	if (!a || !msg || a->current != msg)
+		return TR_ESTATE;
+	msg->flags |= TR__MSGF_OWNED;
+	return TR_OK;
+}
+
+/* ---- runtime notices --------------------------------------------------- */
+
+tr_err tr__msg_exit(uint8_t kind, tr_pid_t from, const char *reason,
+		    tr_msg_t **out)
+{
+	size_t rl = strnlen(reason, TR_REASON_MAX - 1);
+	tr_msg_t *m;
+	tr_err e = new_tagged(kind, "EXIT", 4, 2 + 22 + 3 + rl, &m);
+	if (!e)
+		e = tr_msg_add_pid(m, from);
+	if (!e)
+		e = tr_msg_add_strn(m, reason, rl);
+	if (e) {
+		tr_msg_free(m);
+		return e;
+	}
+	m->from = from;
+	*out = m;
+	return TR_OK;
+}
+
+tr_err tr__msg_down(uint8_t kind, tr_ref_t ref, tr_pid_t pid,
+		    const char *reason, tr_msg_t **out)
+{
+	size_t rl = strnlen(reason, TR_REASON_MAX - 1);
+	tr_msg_t *m;
+	tr_err e = new_tagged(kind, "DOWN", 4, 2 * 22 + 3 + rl, &m);
+	if (!e)
+		e = tr_msg_add_ref(m, ref);
+	if (!e)
+		e = tr_msg_add_pid(m, pid);
+	if (!e)
+		e = tr_msg_add_strn(m, reason, rl);
+	if (e) {
+		tr_msg_free(m);
+		return e;
+	}
+	m->from = pid;
+	m->ref = ref;
+	*out = m;
+	return TR_OK;
+}
+
+void tr__msg_reason(const tr_msg_t *m, char *buf, size_t cap)
+{
+	size_t idx = tr_msg_is(m, "DOWN") ? 2 : 1;
+	if (tr_msg_get_strbuf(m, idx, buf, cap) == TR_EINVAL ||
+	    tr_msg_get_str(m, idx, NULL, NULL) != TR_OK)
+		snprintf(buf, cap, "%s", "");
+}
+
+tr_err tr_msg_exit_info(const tr_msg_t *msg, tr_pid_t *from, char *reason,
+			size_t cap)
+{
+	if (!msg || msg->kind != TR_MSG_EXIT || !tr_msg_is(msg, "EXIT"))
+		return TR_ETYPE;
+	if (from && tr_msg_get_pid(msg, 0, from))
+		return TR_EPROTO;
+	if (reason && cap)
+		tr__msg_reason(msg, reason, cap);
+	return TR_OK;
+}
+
+tr_err tr_msg_down_info(const tr_msg_t *msg, tr_ref_t *ref, tr_pid_t *pid,
+			char *reason, size_t cap)
+{
+	if (!msg || msg->kind != TR_MSG_DOWN || !tr_msg_is(msg, "DOWN"))
+		return TR_ETYPE;
+	if (ref && tr_msg_get_ref(msg, 0, ref))
+		return TR_EPROTO;
+	if (pid && tr_msg_get_pid(msg, 1, pid))
+		return TR_EPROTO;
+	if (reason && cap)
+		tr__msg_reason(msg, reason, cap);
+	return TR_OK;
+}

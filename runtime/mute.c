@@ -1,0 +1,122 @@
+/*
+ * runtime/mute.c - back-pressure: pausing senders to overloaded mailboxes.
+ *
+ * Erlang never blocks a local send, and neither do we: tr_send() always
+ * returns at once. But an actor that pushes into a mailbox deeper than
+ * mb_high is paused ("muted") when its current callback returns: it is
+ * not requeued, it is recorded on the receiver's mute list. The receiver,
+ * at the end of each turn where its depth fell below mb_low (and when it
+ * exits), wakes every sender it muted. This is Pony's scheme and the
+ * counterpart of a BEAM process suspended on a busy distribution port;
+ * it keeps memory bounded when producers outrun a consumer.
+ *
+ * No deadlock: an actor whose own mailbox is deeper than mb_low is never
+ * muted, so the actor a sender waits on is always loaded, never muted,
+ * hence runnable, hence draining. Plain threads and inboxes are never
+ * muted.
+ *
+ * No lost wake-up: the sender increments the receiver's muted_n and then
+ * re-reads the receiver's depth; the receiver publishes its depth and then
+ * reads muted_n (all sequentially consistent). Either the sender sees the
+ * drained mailbox and does not pause, or the receiver sees muted_n and
+ * releases the list under the stripe lock.
+ */
+#include "runtime/internal.h"
+
+struct tr_mutes {
+	tr_pid_t *v;
+	size_t n, cap;
+};
+
+uint64_t tr__mailbox_depth(struct tr_actor *a)
+{
+	uint64_t enq = atomic_load(&a->enq);
+	uint64_t popped = atomic_load(&a->popped);
+	return (enq > popped ? enq - popped : 0) +
+	       atomic_load_explicit(&a->pq_len, memory_order_relaxed);
+}
+
+static pthread_mutex_t *stripe(struct tr_actor *r)
+{
+	return &r->node->mute_lock[r->index % 64];
+}
+
+/* Called by tr__deliver() after a push that left depth messages. */
+void tr__mute_check(struct tr_actor *r, uint64_t depth)
+{
+	struct tr_actor *s = tr__tls_actor;
+	struct tr_node *n = r->node;
+	if (depth <= n->mb_high || !s || s == r || s->node != n ||
+	    (s->flags & TR__AF_INBOX))
+		return;
+	if (tr__mailbox_depth(s) > n->mb_low)
+		return; /* loaded actors are never muted */
+	s->mute_on = tr__pid_of(r);
+	s->flags |= TR__AF_MUTE;
+}
+
+/* Sender, at the end of a callback with TR__AF_MUTE: try to park on the
+ * receiver. true = parked (do not requeue); false = run on. */
+bool tr__mute_park(struct tr_actor *s)
+{
+	struct tr_node *n = s->node;
+	s->flags &= ~TR__AF_MUTE;
+	struct tr_actor *r = tr__actor_get(n, s->mute_on);
+	if (!r)
+		return false;
+	bool parked = false;
+	pthread_mutex_t *l = stripe(r);
+	pthread_mutex_lock(l);
+	struct tr_mutes *m = r->mutes;
+	if (!m) {
+		m = tr__calloc(1, sizeof(*m));
+		r->mutes = m;
+	}
+	if (m && m->n == m->cap) {
+		size_t nc = m->cap ? m->cap * 2 : 8;
+		tr_pid_t *nv = tr__realloc(m->v, nc * sizeof(*nv));
+		if (nv) {
+			m->v = nv;
+			m->cap = nc;
+		}
+	}
+	if (m && m->n < m->cap) {
+		atomic_fetch_add(&r->muted_n, 1);
+		if (tr__mailbox_depth(r) > n->mb_low &&
+		    atomic_load(&r->astate) == TR__A_ALIVE) {
+			m->v[m->n++] = tr__pid_of(s);
+			parked = true;
+		} else {
+			atomic_fetch_sub(&r->muted_n, 1);
+		}
+	}
+	pthread_mutex_unlock(l);
+	tr__actor_put(r);
+	return parked;
+}
+
+/* Receiver: wake the senders paused on it if it drained (or all). */
+void tr__mute_release(struct tr_actor *r, bool all)
+{
+	if (!atomic_load(&r->muted_n))
+		return;
+	if (!all && tr__mailbox_depth(r) > r->node->mb_low)
+		return;
+	pthread_mutex_t *l = stripe(r);
+	pthread_mutex_lock(l);
+	struct tr_mutes *m = r->mutes;
+	r->mutes = NULL;
+	atomic_store(&r->muted_n, 0);
+	pthread_mutex_unlock(l);
+	if (!m)
+		return;
+	for (size_t i = 0; i < m->n; i++) {
+		struct tr_actor *s = tr__actor_get(r->node, m->v[i]);
+		if (s) {
+			tr__sched_wake(r->node, s);
+			tr__actor_put(s);
+		}
+	}
+	tr__free(m->v);
+	tr__free(m);
+}
