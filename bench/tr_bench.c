@@ -224,6 +224,11 @@ static void bench_spawn_tree(void)
 		exit(1);
 	}
 	printf("PEAK_RSS_MB %.1f\n", (double)rss_kb("VmHWM:") / 1024.0);
+	{
+		tr_node_stats_t st;
+		tr_node_stats(node, &st);
+		fprintf(stderr, "tree: peak live actors %zu\n", st.actors_peak);
+	}
 	printf("VALUE %.4f s\n", t);
 }
 

@@ -72,7 +72,7 @@ static bool mb_push(struct tr_actor *a, tr_msg_t *m, uint64_t *depth_out)
 	uint64_t popped = atomic_load_explicit(&a->popped,
 					       memory_order_relaxed);
 	uint64_t depth = enq + 1 > popped ? enq + 1 - popped : 0;
-	depth += atomic_load_explicit(&a->pq_len, memory_order_relaxed);
+	depth += atomic_load_explicit(&a->pq_pub, memory_order_relaxed);
 	*depth_out = depth;
 	if (depth > atomic_load_explicit(&a->peak, memory_order_relaxed))
 		atomic_store_explicit(&a->peak,
@@ -149,10 +149,7 @@ void tr__pq_append(struct tr_actor *a, tr_msg_t *m)
 	else
 		a->pq_head = m;
 	a->pq_tail = m;
-	atomic_store_explicit(&a->pq_len,
-			      atomic_load_explicit(&a->pq_len,
-						   memory_order_relaxed) + 1,
-			      memory_order_relaxed);
+	a->pq_len++;
 }
 
 static tr_msg_t *pq_pop(struct tr_actor *a)
@@ -164,10 +161,7 @@ static tr_msg_t *pq_pop(struct tr_actor *a)
 						      memory_order_relaxed);
 	if (!a->pq_head)
 		a->pq_tail = NULL;
-	atomic_store_explicit(&a->pq_len,
-			      atomic_load_explicit(&a->pq_len,
-						   memory_order_relaxed) - 1,
-			      memory_order_relaxed);
+	a->pq_len--;
 	return m;
 }
 
@@ -195,13 +189,90 @@ void tr__pq_filter(struct tr_actor *a, bool (*drop)(tr_msg_t *, void *),
 	}
 	a->pq_head = keep_head;
 	a->pq_tail = keep_tail;
-	atomic_store_explicit(&a->pq_len, n, memory_order_relaxed);
+	a->pq_len = n;
 }
 
 /* ---- delivery ------------------------------------------------------------ */
 
+/*
+ * The outbox. While an actor's callback runs, its user messages to local
+ * actors are chained per receiver (up to TR__OUTBOX receivers) and pushed
+ * when the callback returns: one exchange on the receiver's mailbox head
+ * and one reference per chain instead of per message, so a sender does
+ * not bounce the receiver's cache line once per message. Any other
+ * delivery from that thread (a signal, a send from a plain context) first
+ * flushes the outbox, so every pair keeps its order, signals included.
+ */
+static void push_chain(struct tr_node *n, struct tr_actor *a, tr_msg_t *head,
+		       tr_msg_t *tail, uint32_t count)
+{
+	atomic_store_explicit(&tail->mn.next, NULL, memory_order_relaxed);
+	uintptr_t prev = atomic_exchange_explicit(
+		&a->head, (uintptr_t)&tail->mn, memory_order_acq_rel);
+	uint64_t enq = atomic_fetch_add_explicit(&a->enq, count,
+						 memory_order_relaxed) + count;
+	atomic_store_explicit(
+		&((struct tr_mnode *)(prev & ~TR__EMPTY_BIT))->next, &head->mn,
+		memory_order_release);
+	uint64_t popped = atomic_load_explicit(&a->popped,
+					       memory_order_relaxed);
+	uint64_t depth = (enq > popped ? enq - popped : 0) +
+			 atomic_load_explicit(&a->pq_pub, memory_order_relaxed);
+	if (depth > atomic_load_explicit(&a->peak, memory_order_relaxed))
+		atomic_store_explicit(&a->peak,
+				      depth > UINT32_MAX ? UINT32_MAX
+							 : (uint32_t)depth,
+				      memory_order_relaxed);
+	if (prev & TR__EMPTY_BIT)
+		tr__sched_wake(n, a);
+	else if (depth > n->mb_high)
+		tr__mute_check(a, depth);
+}
+
+void tr__outbox_flush(struct tr_sched *s)
+{
+	for (unsigned i = 0; i < s->nob; i++) {
+		struct tr_outbox_ent *e = &s->ob[i];
+		push_chain(s->node, e->r, e->head, e->tail, e->n);
+		tr__actor_put(e->r);
+	}
+	s->nob = 0;
+}
+
+/* Batch m for a live local actor; false if it cannot be batched. */
+static bool outbox_add(struct tr_sched *s, struct tr_node *n, tr_pid_t to,
+		       tr_msg_t *m)
+{
+	m->flags |= TR__MSGF_SENT;
+	atomic_store_explicit(&m->mn.next, NULL, memory_order_relaxed);
+	for (unsigned i = 0; i < s->nob; i++) {
+		struct tr_outbox_ent *e = &s->ob[i];
+		if (atomic_load_explicit(&e->r->id, memory_order_relaxed) ==
+		    to.id) {
+			atomic_store_explicit(&e->tail->mn.next, &m->mn,
+					      memory_order_relaxed);
+			e->tail = m;
+			e->n++;
+			return true;
+		}
+	}
+	struct tr_actor *a = tr__actor_get(n, to);
+	if (!a)
+		return false;
+	if (s->nob == TR__OUTBOX)
+		tr__outbox_flush(s);
+	s->ob[s->nob++] = (struct tr_outbox_ent){a, m, m, 1};
+	return true;
+}
+
 void tr__deliver(struct tr_node *n, tr_pid_t to, tr_msg_t *m)
 {
+	struct tr_sched *s = tr__tls_sched;
+	if (s && s->node == n && tr__tls_actor && m->kind < TR__SIG_FIRST &&
+	    to.creation == n->creation && outbox_add(s, n, to, m))
+		return;
+	if (s && s->nob)
+		tr__outbox_flush(s); /* keep per-pair order */
 	if (to.creation != n->creation) {
 		atomic_fetch_add_explicit(&n->dropped_stale, 1,
 					  memory_order_relaxed);
@@ -210,6 +281,7 @@ void tr__deliver(struct tr_node *n, tr_pid_t to, tr_msg_t *m)
 	}
 	struct tr_actor *a = tr__actor_get(n, to);
 	if (!a) {
+		m->flags &= (uint8_t)~TR__MSGF_SENT;
 		if (m->kind == TR_MSG_REPLY)
 			atomic_fetch_add_explicit(&n->late_replies, 1,
 						  memory_order_relaxed);
@@ -285,6 +357,8 @@ void tr__actor_exit(struct tr_actor *a, const char *reason)
 	tr__tls_actor = a;
 	atomic_store_explicit(&a->astate, TR__A_EXITING, memory_order_release);
 	call_terminate(a, reason);
+	if (tr__tls_sched && tr__tls_sched->nob)
+		tr__outbox_flush(tr__tls_sched);
 	/* The name goes before links and monitors fire (Erlang's order). */
 	tr__names_release(n, a);
 	tr__signal_exit_propagate(a, reason);
@@ -348,7 +422,8 @@ static void init_slot(struct tr_actor *a, struct tr_node *n, uint32_t idx,
 	}
 	atomic_store_explicit(&a->enq, 0, memory_order_relaxed);
 	atomic_store_explicit(&a->popped, 0, memory_order_relaxed);
-	atomic_store_explicit(&a->pq_len, 0, memory_order_relaxed);
+	atomic_store_explicit(&a->pq_pub, 0, memory_order_relaxed);
+	a->pq_len = 0;
 	atomic_store_explicit(&a->peak, 0, memory_order_relaxed);
 	mb_reset(a);
 	a->pq_head = a->pq_tail = NULL;
@@ -368,7 +443,8 @@ static void init_slot(struct tr_actor *a, struct tr_node *n, uint32_t idx,
 	a->rt_timer = 0;
 	atomic_store_explicit(&a->muted_n, 0, memory_order_relaxed);
 	a->mutes = NULL;
-	a->mute_on = TR_PID_NONE;
+	a->mute_r = NULL;
+	a->mute_id = 0;
 }
 
 /* Undo the spawn-time link/monitor with the parent without signals. */
@@ -474,6 +550,8 @@ tr_err tr__spawn(struct tr_node *n, const tr_behaviour_t *beh,
 		struct tr_actor *saved = tr__tls_actor;
 		tr__tls_actor = a;
 		e = init(&a->state, arg);
+		if (tr__tls_sched && tr__tls_sched->nob)
+			tr__outbox_flush(tr__tls_sched);
 		tr__tls_actor = saved;
 		if (e) {
 			/* The spawn failed: the parent never learns of the
@@ -601,6 +679,8 @@ void tr__run_actor(struct tr_sched *s, struct tr_actor *a)
 		}
 	}
 	atomic_fetch_add_explicit(&a->popped, popped, memory_order_relaxed);
+	if (s->nob)
+		tr__outbox_flush(s); /* continuations may have sent */
 
 	/* 2. Then at most `batch` messages. */
 	for (unsigned i = 0; i < batch; i++) {
@@ -608,7 +688,11 @@ void tr__run_actor(struct tr_sched *s, struct tr_actor *a)
 		if (!m)
 			break;
 		handle_user(s, a, m);
+		if (s->nob)
+			tr__outbox_flush(s);
 		if (a->flags & TR__AF_MUTE && !(a->flags & TR__AF_STOP)) {
+			atomic_store_explicit(&a->pq_pub, a->pq_len,
+					      memory_order_relaxed);
 			tr__actor_publish(a);
 			if (tr__mute_park(a)) {
 				tr__tls_actor = NULL;
@@ -626,6 +710,7 @@ void tr__run_actor(struct tr_sched *s, struct tr_actor *a)
 
 	/* 3. Wake senders we paused, then idle or back in the queue. The
 	 *    seq_cst store pairs with tr__mute_park() (see mute.c). */
+	atomic_store_explicit(&a->pq_pub, a->pq_len, memory_order_relaxed);
 	atomic_store(&a->popped, atomic_load_explicit(&a->popped,
 						      memory_order_relaxed));
 	tr__mute_release(a, false);
@@ -753,7 +838,7 @@ tr_err tr_actor_info(tr_node_t *n, tr_pid_t pid, tr_actor_info_t *out)
 	uint64_t popped = atomic_load_explicit(&a->popped,
 					       memory_order_relaxed);
 	out->mailbox_len = (size_t)(enq > popped ? enq - popped : 0) +
-			   atomic_load_explicit(&a->pq_len,
+			   atomic_load_explicit(&a->pq_pub,
 						memory_order_relaxed);
 	out->mailbox_peak = atomic_load_explicit(&a->peak,
 						 memory_order_relaxed);

@@ -4,6 +4,7 @@
 #include "runtime/alloc.h"
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,11 @@ static int should_fail(void)
 		return 1;
 	atomic_fetch_sub_explicit(&fail_countdown, 1, memory_order_relaxed);
 	return 0;
+}
+
+bool tr__alloc_fault(void)
+{
+	return should_fail();
 }
 
 void tr__alloc_fail_after(long after)

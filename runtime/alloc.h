@@ -17,6 +17,9 @@ void *tr__calloc(size_t count, size_t size);
 void *tr__realloc(void *p, size_t n);
 void tr__free(void *p);
 char *tr__strdup(const char *s);
+/* For allocators layered on the shim (message blocks): true when the
+ * fault hook says this allocation must fail. */
+_Bool tr__alloc_fault(void);
 
 /*
  * Test hook: after `after` more successful allocations, every allocation

@@ -38,6 +38,9 @@
 #include "runtime/alloc.h"
 #include "runtime/table.h"
 
+struct tr_sched;
+struct tr_node;
+
 /* ---- messages ---------------------------------------------------------- */
 
 struct tr_mnode {
@@ -65,6 +68,11 @@ enum {
 #define TR__MSGF_LINKED 0x01 /* exit signal caused by a link */
 #define TR__MSGF_SENT   0x02 /* handed to the runtime: read-only now */
 #define TR__MSGF_OWNED  0x04 /* handler kept it (tr_msg_keep) */
+#define TR__MSGF_POOLED 0x08 /* a TR__MSG_BLOCK-byte block (msgpool) */
+
+/* Messages whose header plus payload fit in one block come from the
+ * per-scheduler block cache (runtime/msg.c). */
+#define TR__MSG_BLOCK 192
 
 struct tr_msg {
 	struct tr_mnode mn; /* mailbox link; must be first */
@@ -89,6 +97,8 @@ tr_err tr__msg_exit(uint8_t kind, tr_pid_t from, const char *reason,
 		    tr_msg_t **out);
 tr_err tr__msg_down(uint8_t kind, tr_ref_t ref, tr_pid_t pid,
 		    const char *reason, tr_msg_t **out);
+void tr__msg_blocks_release(struct tr_node *node);
+void tr__msg_sched_flush(struct tr_sched *s);
 /* Reason field of an EXIT/DOWN payload, copied NUL-terminated. */
 void tr__msg_reason(const tr_msg_t *m, char *buf, size_t cap);
 
@@ -109,7 +119,8 @@ enum tr__astate {
 #define TR__EMPTY_BIT ((uintptr_t)1)
 
 struct tr_actor {
-	/* -- first cache line: touched by senders -- */
+	/* -- line 1: written by senders (rc, head, enq); the owner writes
+	 *    popped/pq_pub once per turn -- */
 	_Atomic uint64_t id;       /* current pid.id of this slot */
 	_Atomic uint32_t rc;       /* references; 0 = slot free */
 	_Atomic uint32_t astate;   /* enum tr__astate */
@@ -118,13 +129,15 @@ struct tr_actor {
 	struct tr_node *node;      /* constant */
 	uint32_t index;            /* constant: slot index */
 	uint32_t gen;              /* generation of the current identity */
+	_Atomic uint64_t popped;   /* pops from the inbox, as of last turn */
+	_Atomic uint32_t pq_pub;   /* private queue length, as of last turn */
+	_Atomic uint32_t peak;     /* mailbox high-water mark */
 	/* -- owner (the scheduler running the actor) only -- */
-	struct tr_mnode *tail;
+	alignas(64) struct tr_mnode *tail;
 	struct tr_mnode stub;
 	tr_msg_t *pq_head;         /* private FIFO of user messages */
 	tr_msg_t *pq_tail;
-	_Atomic uint64_t popped;   /* pops from the inbox (relaxed) */
-	_Atomic uint32_t pq_len;   /* relaxed; read by introspection */
+	uint32_t pq_len;
 	uint32_t flags;
 	const tr_behaviour_t *beh;
 	const tr_server_ops_t *sops; /* set for tr_server_start() actors */
@@ -139,14 +152,14 @@ struct tr_actor {
 	uint64_t rt_timer;         /* armed receive-timeout timer id or 0 */
 	/* -- published by the owner for introspection (relaxed) -- */
 	_Atomic uint64_t st_received; /* user messages handled */
-	_Atomic uint32_t peak;     /* mailbox high-water mark */
 	_Atomic uint32_t st_links;
 	_Atomic uint32_t st_monitors;
 	_Atomic uint32_t st_trap;
-	/* -- back-pressure (see sched.c "muting") -- */
+	/* -- back-pressure (see mute.c) -- */
 	_Atomic uint32_t muted_n;  /* senders paused on us */
 	struct tr_mutes *mutes;    /* guarded by the node's mute stripe */
-	tr_pid_t mute_on;          /* owner: pause after this callback */
+	struct tr_actor *mute_r;   /* owner: pause on this receiver ... */
+	uint64_t mute_id;          /* ... if it still has this id */
 };
 
 _Static_assert(sizeof(struct tr_actor) <= 256,
@@ -164,6 +177,15 @@ _Static_assert(sizeof(struct tr_actor) <= 256,
 /* ---- schedulers -------------------------------------------------------- */
 
 #define TR__SLOT_CACHE 256
+#define TR__OUTBOX     8
+
+/* Messages an actor sent to one receiver during its current callback,
+ * pushed as one chain when the callback returns (actor.c, "outbox"). */
+struct tr_outbox_ent {
+	struct tr_actor *r; /* holds a reference */
+	tr_msg_t *head, *tail;
+	uint32_t n;
+};
 
 struct tr_sched {
 	alignas(64) struct tr_node *node;
@@ -174,6 +196,10 @@ struct tr_sched {
 	uint64_t rng;              /* owner only */
 	uint32_t free_slots[TR__SLOT_CACHE]; /* owner only */
 	unsigned nfree;
+	void *blocks;              /* owner only: cached message blocks */
+	unsigned nblocks;
+	struct tr_outbox_ent ob[TR__OUTBOX]; /* owner only */
+	unsigned nob;
 
 	alignas(64) pthread_mutex_t lock; /* guards q* */
 	struct tr_actor **q;
@@ -229,6 +255,11 @@ struct tr_node {
 	struct tr_names *names;
 	struct tr_timers *timers;
 
+	/* message blocks handed between schedulers in batches */
+	pthread_mutex_t block_lock;
+	void *block_batches;          /* list of lists, guarded by block_lock */
+	size_t nbatches;
+
 	/* back-pressure */
 	uint32_t mb_high, mb_low;     /* mailbox depth thresholds */
 	pthread_mutex_t mute_lock[64]; /* stripes, by receiver slot */
@@ -260,6 +291,8 @@ tr_ref_t tr__make_ref(struct tr_node *node);
  * other incarnation). */
 struct tr_actor *tr__actor_get(struct tr_node *node, tr_pid_t pid);
 void tr__actor_put(struct tr_actor *a);
+/* Push everything the running actor has batched (see actor.c). */
+void tr__outbox_flush(struct tr_sched *s);
 /* Deliver m (any kind) to pid on node; consumes m in every case. */
 void tr__deliver(struct tr_node *node, tr_pid_t to, tr_msg_t *m);
 /* Route m to pid wherever it lives; consumes m unless an error is

@@ -22,15 +22,128 @@
 
 #define HDR 5 /* array32 header */
 
+/*
+ * Message blocks. Small messages (header plus payload within
+ * TR__MSG_BLOCK bytes: most of them) are recycled through a cache per
+ * scheduler thread instead of going back to malloc. A producer and a
+ * consumer on different threads would otherwise make every free a
+ * cross-thread free; here the consumer's cache overflows in batches of
+ * BATCH blocks into a node-wide list that producers refill from with one
+ * lock per batch. Blocks are ordinary malloc blocks, so a block may be
+ * freed with free() by any thread that has no cache.
+ */
+#define BATCH       1024
+#define MAX_BATCHES 256 /* node-wide cap: beyond it, batches are freed */
+
+static void *block_get(void)
+{
+	struct tr_sched *s = tr__tls_sched;
+	if (s) {
+		if (!s->nblocks) {
+			struct tr_node *n = s->node;
+			pthread_mutex_lock(&n->block_lock);
+			if (n->nbatches) {
+				void **b = n->block_batches;
+				s->blocks = b[--n->nbatches];
+				s->nblocks = BATCH;
+			}
+			pthread_mutex_unlock(&n->block_lock);
+		}
+		if (s->nblocks) {
+			if (tr__alloc_fault())
+				return NULL;
+			void *b = s->blocks;
+			s->blocks = *(void **)b;
+			s->nblocks--;
+			return b;
+		}
+	}
+	return tr__malloc(TR__MSG_BLOCK);
+}
+
+static void block_put(void *b)
+{
+	struct tr_sched *s = tr__tls_sched;
+	if (!s) {
+		tr__free(b);
+		return;
+	}
+	*(void **)b = s->blocks;
+	s->blocks = b;
+	if (++s->nblocks < 2 * BATCH)
+		return;
+	/* Detach BATCH blocks and hand them to the node. */
+	void *head = s->blocks, *p = head;
+	for (unsigned i = 1; i < BATCH; i++)
+		p = *(void **)p;
+	s->blocks = *(void **)p;
+	*(void **)p = NULL;
+	s->nblocks -= BATCH;
+	struct tr_node *n = s->node;
+	bool kept = false;
+	pthread_mutex_lock(&n->block_lock);
+	if (n->nbatches < MAX_BATCHES) {
+		if (!n->block_batches)
+			n->block_batches =
+				tr__calloc(MAX_BATCHES, sizeof(void *));
+		if (n->block_batches) {
+			((void **)n->block_batches)[n->nbatches++] = head;
+			kept = true;
+		}
+	}
+	pthread_mutex_unlock(&n->block_lock);
+	while (!kept && head) {
+		void *next = *(void **)head;
+		tr__free(head);
+		head = next;
+	}
+}
+
+void tr__msg_sched_flush(struct tr_sched *s)
+{
+	void *b = s->blocks;
+	while (b) {
+		void *next = *(void **)b;
+		tr__free(b);
+		b = next;
+	}
+	s->blocks = NULL;
+	s->nblocks = 0;
+}
+
+void tr__msg_blocks_release(struct tr_node *n)
+{
+	void **v = n->block_batches;
+	for (size_t i = 0; v && i < n->nbatches; i++) {
+		void *b = v[i];
+		while (b) {
+			void *next = *(void **)b;
+			tr__free(b);
+			b = next;
+		}
+	}
+	tr__free(v);
+	n->block_batches = NULL;
+	n->nbatches = 0;
+}
+
 tr_err tr__msg_alloc(uint8_t kind, size_t cap, tr_msg_t **out)
 {
 	if (cap > TR_MSG_MAX_BYTES)
 		return TR_ELIMIT;
-	tr_msg_t *m = tr__malloc(sizeof(*m) + cap);
+	tr_msg_t *m;
+	bool pooled = sizeof(*m) + cap <= TR__MSG_BLOCK;
+	if (pooled) {
+		m = block_get();
+		cap = TR__MSG_BLOCK - sizeof(*m);
+	} else {
+		m = tr__malloc(sizeof(*m) + cap);
+	}
 	if (!m)
 		return TR_ENOMEM;
 	memset(m, 0, sizeof(*m));
 	m->kind = kind;
+	m->flags = pooled ? TR__MSGF_POOLED : 0;
 	m->cap = (uint32_t)cap;
 	m->data = m->inl;
 	*out = m;
@@ -43,7 +156,10 @@ void tr_msg_free(tr_msg_t *msg)
 		return;
 	if (msg->data != msg->inl)
 		tr__free(msg->data);
-	tr__free(msg);
+	if (msg->flags & TR__MSGF_POOLED)
+		block_put(msg);
+	else
+		tr__free(msg);
 }
 
 static tr_err reserve(tr_msg_t *m, size_t more)
@@ -142,7 +258,7 @@ tr_err tr_msg_dup(const tr_msg_t *msg, tr_msg_t **out)
 	m->data = m->inl;
 	memcpy(m->data, msg->data, msg->len);
 	m->cap = m->len;
-	m->flags = 0;
+	m->flags = 0; /* a plain malloc block, whatever the original was */
 	atomic_store_explicit(&m->mn.next, NULL, memory_order_relaxed);
 	*out = m;
 	return TR_OK;

@@ -33,7 +33,7 @@ uint64_t tr__mailbox_depth(struct tr_actor *a)
 	uint64_t enq = atomic_load(&a->enq);
 	uint64_t popped = atomic_load(&a->popped);
 	return (enq > popped ? enq - popped : 0) +
-	       atomic_load_explicit(&a->pq_len, memory_order_relaxed);
+	       atomic_load_explicit(&a->pq_pub, memory_order_relaxed);
 }
 
 static pthread_mutex_t *stripe(struct tr_actor *r)
@@ -51,7 +51,8 @@ void tr__mute_check(struct tr_actor *r, uint64_t depth)
 		return;
 	if (tr__mailbox_depth(s) > n->mb_low)
 		return; /* loaded actors are never muted */
-	s->mute_on = tr__pid_of(r);
+	s->mute_r = r;
+	s->mute_id = atomic_load_explicit(&r->id, memory_order_relaxed);
 	s->flags |= TR__AF_MUTE;
 }
 
@@ -61,7 +62,8 @@ bool tr__mute_park(struct tr_actor *s)
 {
 	struct tr_node *n = s->node;
 	s->flags &= ~TR__AF_MUTE;
-	struct tr_actor *r = tr__actor_get(n, s->mute_on);
+	tr_pid_t rp = {n->id, s->mute_id, n->creation};
+	struct tr_actor *r = tr__actor_get(n, rp);
 	if (!r)
 		return false;
 	bool parked = false;

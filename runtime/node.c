@@ -158,6 +158,7 @@ tr_err tr_node_new(tr_node_t **out, const tr_node_opts_t *opts_in)
 		goto fail;
 	pthread_mutex_init(&n->slot_lock, NULL);
 	pthread_mutex_init(&n->inj_lock, NULL);
+	pthread_mutex_init(&n->block_lock, NULL);
 	for (int i = 0; i < 64; i++)
 		pthread_mutex_init(&n->mute_lock[i], NULL);
 	n->mb_high = opts.mailbox_high ? opts.mailbox_high : 16384;
@@ -202,6 +203,7 @@ void tr_node_destroy(tr_node_t *n)
 	index_del(n);
 	tr__actor_reap_all(n);
 	tr__names_destroy(n->names);
+	tr__msg_blocks_release(n);
 	for (size_t i = 0; i < n->nchunks; i++)
 		tr__free(atomic_load(&n->chunks[i]));
 	tr__free(n->chunks);
@@ -209,6 +211,7 @@ void tr_node_destroy(tr_node_t *n)
 	tr__free(n->inj);
 	pthread_mutex_destroy(&n->slot_lock);
 	pthread_mutex_destroy(&n->inj_lock);
+	pthread_mutex_destroy(&n->block_lock);
 	for (int i = 0; i < 64; i++)
 		pthread_mutex_destroy(&n->mute_lock[i]);
 	tr__free(n);

@@ -5,14 +5,18 @@
  *   run_next  one actor woken by the actor now running on this thread; it
  *             runs next, on the same core (the waker's caches are warm).
  *             Only the owner touches it, so it cannot be stolen.
- *   q         a FIFO ring of runnable actors under a mutex; the owner pops
- *             from the front, an idle scheduler steals up to half of it.
+ *   q         a ring of runnable actors under a mutex. A wake-up displaced
+ *             from run_next goes to the front (so fork/join work unfolds
+ *             depth first: few actors alive at once, warm caches); an
+ *             actor that used up its batch goes to the back. The owner
+ *             pops the front; every 61st pick, and every steal, takes from
+ *             the back (the oldest), which bounds how long anything waits.
  * and the node has one inject queue for wake-ups from other threads
  * (timers, plain threads sending).
  *
  * One iteration of the loop (docs/architecture.md numbers these):
- *   1. every 61st pick, look at the inject queue and the local queue first,
- *      so run_next chains cannot starve them;
+ *   1. every 61st pick, look at the inject queue and the back of the local
+ *      queue first, so run_next chains and front pushes cannot starve them;
  *   2. run run_next if set; else pop the local queue; else the inject queue;
  *      else steal from another scheduler;
  *   3. nothing found: poll steps 2 for spin_us microseconds;
@@ -66,6 +70,28 @@ static tr_err ring_push(struct tr_actor ***buf, size_t *head, size_t *len,
 	return TR_OK;
 }
 
+/* Push at the front (the next to be popped). */
+static tr_err ring_push_front(struct tr_actor ***buf, size_t *head,
+			      size_t *len, size_t *cap, struct tr_actor *a)
+{
+	tr_err e = ring_push(buf, head, len, cap, a);
+	if (e)
+		return e;
+	/* rotate: move the new back element to the front */
+	*head = (*head + *cap - 1) % *cap;
+	(*buf)[*head] = a;
+	return TR_OK;
+}
+
+static struct tr_actor *ring_pop_back(struct tr_actor **buf, size_t *head,
+				      size_t *len, size_t cap)
+{
+	if (!*len)
+		return NULL;
+	(*len)--;
+	return buf[(*head + *len) % cap];
+}
+
 static struct tr_actor *ring_pop(struct tr_actor **buf, size_t *head,
 				 size_t *len, size_t cap)
 {
@@ -84,10 +110,12 @@ static void wake_one(struct tr_node *n);
 /* Push a to s's queue. Allocation failure here would lose a wake-up, so
  * it falls back to the inject queue, and as a last resort spins until
  * memory is available: a runnable actor is never dropped. */
-static void q_push(struct tr_sched *s, struct tr_actor *a)
+static void q_push(struct tr_sched *s, struct tr_actor *a, bool front)
 {
 	pthread_mutex_lock(&s->lock);
-	tr_err e = ring_push(&s->q, &s->qhead, &s->qlen, &s->qcap, a);
+	tr_err e = front ? ring_push_front(&s->q, &s->qhead, &s->qlen,
+					   &s->qcap, a)
+			 : ring_push(&s->q, &s->qhead, &s->qlen, &s->qcap, a);
 	if (!e)
 		atomic_store(&s->qlen_pub, s->qlen);
 	pthread_mutex_unlock(&s->lock);
@@ -107,12 +135,14 @@ static void q_push(struct tr_sched *s, struct tr_actor *a)
 	}
 }
 
-static struct tr_actor *q_pop(struct tr_sched *s)
+static struct tr_actor *q_pop(struct tr_sched *s, bool back)
 {
 	if (!atomic_load_explicit(&s->qlen_pub, memory_order_relaxed))
 		return NULL;
 	pthread_mutex_lock(&s->lock);
-	struct tr_actor *a = ring_pop(s->q, &s->qhead, &s->qlen, s->qcap);
+	struct tr_actor *a =
+		back ? ring_pop_back(s->q, &s->qhead, &s->qlen, s->qcap)
+		     : ring_pop(s->q, &s->qhead, &s->qlen, s->qcap);
 	atomic_store(&s->qlen_pub, s->qlen);
 	pthread_mutex_unlock(&s->lock);
 	return a;
@@ -159,14 +189,14 @@ static struct tr_actor *steal(struct tr_sched *s)
 		if (take > 32)
 			take = 32;
 		while (ng < take)
-			got[ng++] = ring_pop(v->q, &v->qhead, &v->qlen,
-					     v->qcap);
+			got[ng++] = ring_pop_back(v->q, &v->qhead, &v->qlen,
+						  v->qcap);
 		atomic_store(&v->qlen_pub, v->qlen);
 		pthread_mutex_unlock(&v->lock);
 		if (!ng)
 			continue;
 		for (size_t i = 1; i < ng; i++)
-			q_push(s, got[i]);
+			q_push(s, got[i], false);
 		atomic_fetch_add_explicit(&s->st_steals, ng,
 					  memory_order_relaxed);
 		return got[0];
@@ -183,14 +213,14 @@ static struct tr_actor *find_work(struct tr_sched *s)
 						  memory_order_relaxed);
 			return a;
 		}
-		if ((a = q_pop(s)))
-			return a;
+		if ((a = q_pop(s, true)))
+			return a; /* the oldest: bounds starvation */
 	}
 	if ((a = s->run_next)) {
 		s->run_next = NULL;
 		return a;
 	}
-	if ((a = q_pop(s)))
+	if ((a = q_pop(s, false)))
 		return a;
 	if ((a = inject_pop(s->node))) {
 		atomic_fetch_add_explicit(&s->st_injected, 1,
@@ -237,7 +267,7 @@ void tr__sched_wake(struct tr_node *n, struct tr_actor *a)
 		struct tr_actor *old = s->run_next;
 		s->run_next = a;
 		if (old) {
-			q_push(s, old);
+			q_push(s, old, true);
 			wake_one(n);
 		}
 		return;
@@ -259,7 +289,7 @@ void tr__sched_wake(struct tr_node *n, struct tr_actor *a)
 /* Put an actor that still has messages at the back of the local queue. */
 void tr__sched_requeue(struct tr_sched *s, struct tr_actor *a)
 {
-	q_push(s, a);
+	q_push(s, a, false);
 	wake_one(s->node);
 }
 
@@ -379,6 +409,7 @@ void tr__sched_stop(struct tr_node *n)
 	/* Give cached free slots back (reap_all walks the table). */
 	for (unsigned i = 0; i < n->nsched; i++) {
 		struct tr_sched *s = &n->scheds[i];
+		tr__msg_sched_flush(s);
 		tr__free(s->q);
 		pthread_mutex_destroy(&s->lock);
 		pthread_mutex_destroy(&s->park_lock);
