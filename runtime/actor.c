@@ -402,7 +402,7 @@ void tr__actor_reap_all(struct tr_node *n)
 			a->mutes = NULL;
 		}
 		tr__free(a->stop_reason);
-		tr__free(a->name); /* the name table is destroyed whole */
+		/* a->name points into the name table, destroyed whole */
 		a->name = NULL;
 		a->stop_reason = NULL;
 		atomic_store(&a->astate, TR__A_FREE);

@@ -203,11 +203,20 @@ static tr_err control(tr_inbox_t *ib, uint8_t kind, tr_pid_t pid,
 	return TR_OK;
 }
 
+/* Link and monitor signals go out from the calling thread, so they are
+ * ordered before anything that thread sends afterwards (as Erlang's link/1
+ * and monitor/2 take effect before they return); the inbox actor is told
+ * to record its side. */
 tr_err tr_inbox_link(tr_inbox_t *ib, tr_pid_t pid)
 {
 	if (!ib || tr_pid_is_none(pid))
 		return TR_EINVAL;
-	return control(ib, TR__SIG_INBOX_LINK, pid, TR_REF_NONE);
+	if (tr_pid_eq(pid, ib->pid))
+		return TR_OK;
+	tr_err e = control(ib, TR__SIG_INBOX_LINK, pid, TR_REF_NONE);
+	if (!e)
+		tr__send_signal(TR__SIG_LINK, ib->pid, pid, TR_REF_NONE, 0);
+	return e;
 }
 
 tr_err tr_inbox_monitor(tr_inbox_t *ib, tr_pid_t pid, tr_ref_t *ref)
@@ -216,7 +225,10 @@ tr_err tr_inbox_monitor(tr_inbox_t *ib, tr_pid_t pid, tr_ref_t *ref)
 		return TR_EINVAL;
 	tr_ref_t r = tr__make_ref(ib->node);
 	tr_err e = control(ib, TR__SIG_INBOX_MONITOR, pid, r);
-	if (!e && ref)
+	if (e)
+		return e;
+	tr__send_signal(TR__SIG_MONITOR, ib->pid, pid, r, 0);
+	if (ref)
 		*ref = r;
-	return e;
+	return TR_OK;
 }

@@ -239,6 +239,10 @@ unsigned tr_node_schedulers(const tr_node_t *node)
 
 tr_node_t *tr_node_current(void)
 {
+	/* An actor's init runs on the spawner's thread, which may be a plain
+	 * thread: the running actor decides. */
+	if (tr__tls_actor)
+		return tr__tls_actor->node;
 	return tr__tls_sched ? tr__tls_sched->node : NULL;
 }
 

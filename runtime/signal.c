@@ -108,11 +108,15 @@ static bool exit_signal(struct tr_actor *a, tr_msg_t *m, char *reason_buf)
 	bool trap = a->flags & TR__AF_TRAP_EXIT;
 	if (linked) {
 		struct tr__pent *e = tr__ptab_get(a->links, m->from);
-		if (!e || e->aux) {
+		if (!e && (a->flags & TR__AF_INBOX)) {
+			/* An inbox may get the EXIT of a link its thread made
+			 * before it recorded the link: deliver it. */
+		} else if (!e || e->aux) {
 			tr_msg_free(m); /* no active link: stale signal */
 			return false;
+		} else {
+			tr__ptab_del(a->links, e);
 		}
-		tr__ptab_del(a->links, e);
 	}
 	if (!linked && !strcmp(reason, TR_KILL)) {
 		tr_msg_free(m);
@@ -205,10 +209,18 @@ bool tr__handle_signal(struct tr_actor *a, tr_msg_t *m, char *reason_buf)
 		tr__call_dispatch(a, m);
 		return false;
 	case TR__SIG_INBOX_LINK:
-		tr__link(a, m->target);
+		/* The inbox's thread already sent LINK; record our side. */
+		if (tr__ptab_put(&a->links, m->target, &e, &existed) == TR_OK &&
+		    !existed)
+			e->aux = 0;
 		break;
 	case TR__SIG_INBOX_MONITOR:
-		tr__monitor(a, m->target, m->ref, 0);
+		/* Likewise MONITOR; recorded so our exit demonitors it. */
+		if (tr__ptab_put(&a->mons, tr__key_ref(m->ref), &e, &existed) ==
+		    TR_OK) {
+			e->pid = m->target;
+			e->flags = TR__MON_WATCHING;
+		}
 		break;
 	default:
 		break;

@@ -290,9 +290,11 @@ TR_API tr_err tr_inbox_receive(tr_inbox_t *inbox, uint64_t timeout_ms,
 TR_API tr_err tr_inbox_receive_match(tr_inbox_t *inbox, uint64_t timeout_ms,
 				     bool (*match)(const tr_msg_t *, void *),
 				     void *arg, tr_msg_t **out);
-/** tr_inbox_link() - the inbox links to pid (asynchronous, ordered). */
+/** tr_inbox_link() - the inbox links to pid. Like tr_link(), it takes
+ *  effect before anything this thread sends afterwards. */
 TR_API tr_err tr_inbox_link(tr_inbox_t *inbox, tr_pid_t pid);
-/** tr_inbox_monitor() - the inbox monitors pid; *ref is set at once. */
+/** tr_inbox_monitor() - the inbox monitors pid; *ref is set at once, and
+ *  the monitor is in place before anything this thread sends afterwards. */
 TR_API tr_err tr_inbox_monitor(tr_inbox_t *inbox, tr_pid_t pid,
 			       tr_ref_t *ref);
 
