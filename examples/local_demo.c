@@ -12,13 +12,13 @@
 static tr_node_t *node;
 static tr_inbox_t *inbox;
 
-#define CHECK(cond, ...)                                                     \
-	do {                                                                 \
-		if (!(cond)) {                                               \
-			fprintf(stderr, "demo: FAILED: " __VA_ARGS__);       \
-			fprintf(stderr, "\n");                               \
-			exit(1);                                             \
-		}                                                            \
+#define CHECK(cond, ...)                                               \
+	do {                                                           \
+		if (!(cond)) {                                         \
+			fprintf(stderr, "demo: FAILED: " __VA_ARGS__); \
+			fprintf(stderr, "\n");                         \
+			exit(1);                                       \
+		}                                                      \
 	} while (0)
 
 static double now_s(void)
@@ -74,7 +74,7 @@ static tr_server_ret_t counter_cast(void *state, tr_msg_t *m)
 }
 
 static tr_server_ret_t counter_call(void *state, const tr_from_t *from,
-				    tr_msg_t *req, tr_msg_t **reply)
+                                    tr_msg_t *req, tr_msg_t **reply)
 {
 	(void)from;
 	if (tr_msg_is(req, "get")) {
@@ -85,9 +85,9 @@ static tr_server_ret_t counter_call(void *state, const tr_from_t *from,
 }
 
 static const tr_server_ops_t counter_ops = {
-	.name = "counter",
-	.handle_call = counter_call,
-	.handle_cast = counter_cast,
+        .name = "counter",
+        .handle_call = counter_call,
+        .handle_cast = counter_cast,
 };
 
 /* A worker that crashes on "crash", and a tiny restarter that traps its
@@ -100,7 +100,7 @@ static void worker_receive(void *state, tr_msg_t *m)
 }
 
 static const tr_behaviour_t worker_b = {.name = "worker",
-					.receive = worker_receive};
+                                        .receive = worker_receive};
 
 struct restarter {
 	tr_pid_t report_to;
@@ -132,8 +132,8 @@ static void restarter_receive(void *state, tr_msg_t *m)
 }
 
 static const tr_behaviour_t restarter_b = {.name = "restarter",
-					   .init = restarter_init,
-					   .receive = restarter_receive};
+                                           .init = restarter_init,
+                                           .receive = restarter_receive};
 
 /* Ring members pass a token on; the last hop reports to the inbox. */
 static tr_pid_t ring_next[10000];
@@ -149,8 +149,7 @@ static void ring_receive(void *state, tr_msg_t *m)
 	tr_send(left ? *next : report, t);
 }
 
-static const tr_behaviour_t ring_b = {.name = "ring",
-				      .receive = ring_receive};
+static const tr_behaviour_t ring_b = {.name = "ring", .receive = ring_receive};
 
 int main(void)
 {
@@ -170,17 +169,17 @@ int main(void)
 	int64_t count = 0;
 	tr_pid_t counter;
 	CHECK(tr_server_start(node, &counter_ops, &count, &so, &counter) ==
-		      TR_OK,
+	              TR_OK,
 	      "start counter");
 	for (int i = 0; i < 1000; i++)
 		CHECK(tr_cast(counter, tagged("incr")) == TR_OK, "cast");
 	tr_pid_t found;
 	CHECK(tr_whereis(node, "counter", &found) == TR_OK &&
-		      tr_pid_eq(found, counter),
+	              tr_pid_eq(found, counter),
 	      "whereis counter");
 	tr_msg_t *reply;
 	CHECK(tr_call(node, counter, tagged("get"), 5000, &reply, NULL, 0) ==
-		      TR_OK,
+	              TR_OK,
 	      "call get");
 	int64_t got = -1;
 	tr_msg_get_int(reply, 0, &got);
@@ -207,7 +206,7 @@ int main(void)
 	       "trapped the exit and started %s\n",
 	       fmt(dead), reason, fmt(fresh));
 	CHECK(tr_pid_eq(dead, first) && !strcmp(reason, "boom") &&
-		      tr_is_alive(fresh) && !tr_is_alive(first),
+	              tr_is_alive(fresh) && !tr_is_alive(first),
 	      "restart did not happen as expected");
 
 	/* 3. Monitors: kill is untrappable and shows as "killed". */
@@ -218,15 +217,14 @@ int main(void)
 	tr_ref_t dref;
 	tr_pid_t dpid;
 	CHECK(tr_msg_down_info(m, &dref, &dpid, reason, sizeof(reason)) ==
-			      TR_OK &&
-		      tr_ref_eq(dref, ref) && tr_pid_eq(dpid, fresh),
+	                      TR_OK &&
+	              tr_ref_eq(dref, ref) && tr_pid_eq(dpid, fresh),
 	      "DOWN for the monitored worker");
 	tr_msg_free(m);
 	printf("3. monitored %s, sent it exit(kill): DOWN arrived with "
 	       "reason \"%s\"\n",
 	       fmt(fresh), reason);
-	CHECK(!strcmp(reason, TR_KILLED), "reason %s, expected killed",
-	      reason);
+	CHECK(!strcmp(reason, TR_KILLED), "reason %s, expected killed", reason);
 	m = receive("second restart notice"); /* the restarter went on */
 	tr_msg_free(m);
 
@@ -266,8 +264,7 @@ int main(void)
 	printf("6. node stats: %zu actors alive, %llu spawned, %llu exited, "
 	       "%llu messages handled\n",
 	       st.actors, (unsigned long long)st.spawned,
-	       (unsigned long long)st.exited,
-	       (unsigned long long)st.messages);
+	       (unsigned long long)st.exited, (unsigned long long)st.messages);
 	tr_inbox_destroy(inbox);
 	tr_node_destroy(node);
 	printf("== demo passed\n");

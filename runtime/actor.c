@@ -29,7 +29,7 @@ static struct tr_actor *slot_at(struct tr_node *n, uint32_t idx)
 	if (c >= n->nchunks)
 		return NULL;
 	struct tr_actor *chunk =
-		atomic_load_explicit(&n->chunks[c], memory_order_acquire);
+	        atomic_load_explicit(&n->chunks[c], memory_order_acquire);
 	return chunk ? &chunk[idx & CHUNK_MASK] : NULL;
 }
 
@@ -44,12 +44,12 @@ struct tr_actor *tr__actor_get(struct tr_node *n, tr_pid_t pid)
 	do {
 		if (!rc)
 			return NULL;
-	} while (!atomic_compare_exchange_weak_explicit(
-		&a->rc, &rc, rc + 1, memory_order_acquire,
-		memory_order_relaxed));
+	} while (!atomic_compare_exchange_weak_explicit(&a->rc, &rc, rc + 1,
+	                                                memory_order_acquire,
+	                                                memory_order_relaxed));
 	if (atomic_load_explicit(&a->id, memory_order_acquire) != pid.id ||
 	    atomic_load_explicit(&a->astate, memory_order_acquire) !=
-		    TR__A_ALIVE) {
+	            TR__A_ALIVE) {
 		tr__actor_put(a);
 		return NULL;
 	}
@@ -63,22 +63,22 @@ static bool mb_push(struct tr_actor *a, tr_msg_t *m, uint64_t *depth_out)
 	atomic_store_explicit(&m->mn.next, NULL, memory_order_relaxed);
 	m->flags |= TR__MSGF_SENT;
 	uintptr_t prev = atomic_exchange_explicit(&a->head, (uintptr_t)&m->mn,
-						  memory_order_acq_rel);
-	uint64_t enq = atomic_fetch_add_explicit(&a->enq, 1,
-						 memory_order_relaxed);
+	                                          memory_order_acq_rel);
+	uint64_t enq =
+	        atomic_fetch_add_explicit(&a->enq, 1, memory_order_relaxed);
 	struct tr_mnode *p = (struct tr_mnode *)(prev & ~TR__EMPTY_BIT);
 	atomic_store_explicit(&p->next, &m->mn, memory_order_release);
 	/* High-water mark, approximate and cheap: only on new peaks. */
-	uint64_t popped = atomic_load_explicit(&a->popped,
-					       memory_order_relaxed);
+	uint64_t popped =
+	        atomic_load_explicit(&a->popped, memory_order_relaxed);
 	uint64_t depth = enq + 1 > popped ? enq + 1 - popped : 0;
 	depth += atomic_load_explicit(&a->pq_pub, memory_order_relaxed);
 	*depth_out = depth;
 	if (depth > atomic_load_explicit(&a->peak, memory_order_relaxed))
 		atomic_store_explicit(&a->peak,
-				      depth > UINT32_MAX ? UINT32_MAX
-							 : (uint32_t)depth,
-				      memory_order_relaxed);
+		                      depth > UINT32_MAX ? UINT32_MAX
+		                                         : (uint32_t)depth,
+		                      memory_order_relaxed);
 	return prev & TR__EMPTY_BIT;
 }
 
@@ -88,7 +88,7 @@ static tr_msg_t *mb_pop(struct tr_actor *a)
 {
 	struct tr_mnode *tail = a->tail;
 	struct tr_mnode *next =
-		atomic_load_explicit(&tail->next, memory_order_acquire);
+	        atomic_load_explicit(&tail->next, memory_order_acquire);
 	if (tail == &a->stub) {
 		if (!next)
 			return NULL;
@@ -104,11 +104,11 @@ static tr_msg_t *mb_pop(struct tr_actor *a)
 	if ((struct tr_mnode *)(head & ~TR__EMPTY_BIT) != tail)
 		return NULL;
 	atomic_store_explicit(&a->stub.next, NULL, memory_order_relaxed);
-	uintptr_t prev = atomic_exchange_explicit(
-		&a->head, (uintptr_t)&a->stub, memory_order_acq_rel);
+	uintptr_t prev = atomic_exchange_explicit(&a->head, (uintptr_t)&a->stub,
+	                                          memory_order_acq_rel);
 	atomic_store_explicit(
-		&((struct tr_mnode *)(prev & ~TR__EMPTY_BIT))->next, &a->stub,
-		memory_order_release);
+	        &((struct tr_mnode *)(prev & ~TR__EMPTY_BIT))->next, &a->stub,
+	        memory_order_release);
 	next = atomic_load_explicit(&tail->next, memory_order_acquire);
 	if (next) {
 		a->tail = next;
@@ -126,8 +126,8 @@ static bool mb_try_idle(struct tr_actor *a)
 		return false;
 	uintptr_t expect = (uintptr_t)&a->stub;
 	return atomic_compare_exchange_strong_explicit(
-		&a->head, &expect, expect | TR__EMPTY_BIT,
-		memory_order_acq_rel, memory_order_relaxed);
+	        &a->head, &expect, expect | TR__EMPTY_BIT, memory_order_acq_rel,
+	        memory_order_relaxed);
 }
 
 static void mb_reset(struct tr_actor *a)
@@ -135,17 +135,18 @@ static void mb_reset(struct tr_actor *a)
 	atomic_store_explicit(&a->stub.next, NULL, memory_order_relaxed);
 	a->tail = &a->stub;
 	atomic_store_explicit(&a->head, (uintptr_t)&a->stub,
-			      memory_order_relaxed);
+	                      memory_order_relaxed);
 }
 
-/* ---- private queue --------------------------------------------------------- */
+/* ---- private queue ---------------------------------------------------------
+ */
 
 void tr__pq_append(struct tr_actor *a, tr_msg_t *m)
 {
 	atomic_store_explicit(&m->mn.next, NULL, memory_order_relaxed);
 	if (a->pq_tail)
 		atomic_store_explicit(&a->pq_tail->mn.next, &m->mn,
-				      memory_order_relaxed);
+		                      memory_order_relaxed);
 	else
 		a->pq_head = m;
 	a->pq_tail = m;
@@ -158,7 +159,7 @@ static tr_msg_t *pq_pop(struct tr_actor *a)
 	if (!m)
 		return NULL;
 	a->pq_head = (tr_msg_t *)atomic_load_explicit(&m->mn.next,
-						      memory_order_relaxed);
+	                                              memory_order_relaxed);
 	if (!a->pq_head)
 		a->pq_tail = NULL;
 	a->pq_len--;
@@ -167,13 +168,13 @@ static tr_msg_t *pq_pop(struct tr_actor *a)
 
 /* Remove from the private queue every message for which drop() is true. */
 void tr__pq_filter(struct tr_actor *a, bool (*drop)(tr_msg_t *, void *),
-		   void *arg)
+                   void *arg)
 {
 	tr_msg_t *keep_head = NULL, *keep_tail = NULL, *m;
 	uint32_t n = 0;
 	while ((m = a->pq_head)) {
 		a->pq_head = (tr_msg_t *)atomic_load_explicit(
-			&m->mn.next, memory_order_relaxed);
+		        &m->mn.next, memory_order_relaxed);
 		if (drop(m, arg)) {
 			tr_msg_free(m);
 			continue;
@@ -181,7 +182,7 @@ void tr__pq_filter(struct tr_actor *a, bool (*drop)(tr_msg_t *, void *),
 		atomic_store_explicit(&m->mn.next, NULL, memory_order_relaxed);
 		if (keep_tail)
 			atomic_store_explicit(&keep_tail->mn.next, &m->mn,
-					      memory_order_relaxed);
+			                      memory_order_relaxed);
 		else
 			keep_head = m;
 		keep_tail = m;
@@ -204,25 +205,26 @@ void tr__pq_filter(struct tr_actor *a, bool (*drop)(tr_msg_t *, void *),
  * flushes the outbox, so every pair keeps its order, signals included.
  */
 static void push_chain(struct tr_node *n, struct tr_actor *a, tr_msg_t *head,
-		       tr_msg_t *tail, uint32_t count)
+                       tr_msg_t *tail, uint32_t count)
 {
 	atomic_store_explicit(&tail->mn.next, NULL, memory_order_relaxed);
 	uintptr_t prev = atomic_exchange_explicit(
-		&a->head, (uintptr_t)&tail->mn, memory_order_acq_rel);
+	        &a->head, (uintptr_t)&tail->mn, memory_order_acq_rel);
 	uint64_t enq = atomic_fetch_add_explicit(&a->enq, count,
-						 memory_order_relaxed) + count;
+	                                         memory_order_relaxed) +
+	               count;
 	atomic_store_explicit(
-		&((struct tr_mnode *)(prev & ~TR__EMPTY_BIT))->next, &head->mn,
-		memory_order_release);
-	uint64_t popped = atomic_load_explicit(&a->popped,
-					       memory_order_relaxed);
+	        &((struct tr_mnode *)(prev & ~TR__EMPTY_BIT))->next, &head->mn,
+	        memory_order_release);
+	uint64_t popped =
+	        atomic_load_explicit(&a->popped, memory_order_relaxed);
 	uint64_t depth = (enq > popped ? enq - popped : 0) +
-			 atomic_load_explicit(&a->pq_pub, memory_order_relaxed);
+	                 atomic_load_explicit(&a->pq_pub, memory_order_relaxed);
 	if (depth > atomic_load_explicit(&a->peak, memory_order_relaxed))
 		atomic_store_explicit(&a->peak,
-				      depth > UINT32_MAX ? UINT32_MAX
-							 : (uint32_t)depth,
-				      memory_order_relaxed);
+		                      depth > UINT32_MAX ? UINT32_MAX
+		                                         : (uint32_t)depth,
+		                      memory_order_relaxed);
 	if (prev & TR__EMPTY_BIT)
 		tr__sched_wake(n, a);
 	else if (depth > n->mb_high)
@@ -241,7 +243,7 @@ void tr__outbox_flush(struct tr_sched *s)
 
 /* Batch m for a live local actor; false if it cannot be batched. */
 static bool outbox_add(struct tr_sched *s, struct tr_node *n, tr_pid_t to,
-		       tr_msg_t *m)
+                       tr_msg_t *m)
 {
 	m->flags |= TR__MSGF_SENT;
 	atomic_store_explicit(&m->mn.next, NULL, memory_order_relaxed);
@@ -250,7 +252,7 @@ static bool outbox_add(struct tr_sched *s, struct tr_node *n, tr_pid_t to,
 		if (atomic_load_explicit(&e->r->id, memory_order_relaxed) ==
 		    to.id) {
 			atomic_store_explicit(&e->tail->mn.next, &m->mn,
-					      memory_order_relaxed);
+			                      memory_order_relaxed);
 			e->tail = m;
 			e->n++;
 			return true;
@@ -275,7 +277,7 @@ void tr__deliver(struct tr_node *n, tr_pid_t to, tr_msg_t *m)
 		tr__outbox_flush(s); /* keep per-pair order */
 	if (to.creation != n->creation) {
 		atomic_fetch_add_explicit(&n->dropped_stale, 1,
-					  memory_order_relaxed);
+		                          memory_order_relaxed);
 		tr__signal_to_dead(n, to, m);
 		return;
 	}
@@ -284,10 +286,10 @@ void tr__deliver(struct tr_node *n, tr_pid_t to, tr_msg_t *m)
 		m->flags &= (uint8_t)~TR__MSGF_SENT;
 		if (m->kind == TR_MSG_REPLY)
 			atomic_fetch_add_explicit(&n->late_replies, 1,
-						  memory_order_relaxed);
+			                          memory_order_relaxed);
 		else if (m->kind < TR__SIG_FIRST)
 			atomic_fetch_add_explicit(&n->dropped_dead, 1,
-						  memory_order_relaxed);
+			                          memory_order_relaxed);
 		tr__signal_to_dead(n, to, m);
 		return;
 	}
@@ -413,7 +415,7 @@ void tr__actor_reap_all(struct tr_node *n)
 /* ---- spawn --------------------------------------------------------------- */
 
 static void init_slot(struct tr_actor *a, struct tr_node *n, uint32_t idx,
-		      bool fresh)
+                      bool fresh)
 {
 	if (fresh) {
 		a->node = n;
@@ -449,7 +451,7 @@ static void init_slot(struct tr_actor *a, struct tr_node *n, uint32_t idx,
 
 /* Undo the spawn-time link/monitor with the parent without signals. */
 static void unlink_parent(struct tr_actor *a, struct tr_actor *parent,
-			  const tr_ref_t *mref)
+                          const tr_ref_t *mref)
 {
 	struct tr__pent *e;
 	if (!parent)
@@ -468,9 +470,9 @@ static void unlink_parent(struct tr_actor *a, struct tr_actor *parent,
 }
 
 tr_err tr__spawn(struct tr_node *n, const tr_behaviour_t *beh,
-		 const tr_server_ops_t *sops, void *arg,
-		 const tr_spawn_opts_t *opts, uint32_t extra_flags,
-		 tr_pid_t *out, tr_ref_t *mref)
+                 const tr_server_ops_t *sops, void *arg,
+                 const tr_spawn_opts_t *opts, uint32_t extra_flags,
+                 tr_pid_t *out, tr_ref_t *mref)
 {
 	static const tr_spawn_opts_t none;
 	struct tr_actor *parent = tr__tls_actor;
@@ -504,7 +506,7 @@ tr_err tr__spawn(struct tr_node *n, const tr_behaviour_t *beh,
 	if (a->gen == 0)
 		a->gen = 1;
 	atomic_store_explicit(&a->id, ((uint64_t)a->gen << 32) | idx,
-			      memory_order_release);
+	                      memory_order_release);
 	atomic_store_explicit(&a->astate, TR__A_ALIVE, memory_order_release);
 	atomic_store_explicit(&a->rc, 1, memory_order_release);
 	tr_pid_t pid = tr__pid_of(a);
@@ -519,7 +521,7 @@ tr_err tr__spawn(struct tr_node *n, const tr_behaviour_t *beh,
 			goto undo;
 		pe->aux = 0;
 		if ((e = tr__ptab_put(&a->links, tr__pid_of(parent), &ce,
-				      NULL))) {
+		                      NULL))) {
 			tr__ptab_del(parent->links, pe);
 			goto undo;
 		}
@@ -529,19 +531,19 @@ tr_err tr__spawn(struct tr_node *n, const tr_behaviour_t *beh,
 		struct tr__pent *pe, *ce;
 		ref = tr__make_ref(n);
 		if ((e = tr__ptab_put(&parent->mons, tr__key_ref(ref), &pe,
-				      NULL)))
+		                      NULL)))
 			goto undo_parent;
 		pe->pid = pid;
 		pe->flags = TR__MON_WATCHING;
-		if ((e = tr__ptab_put(&a->mons, tr__key_ref(ref), &ce,
-				      NULL)))
+		if ((e = tr__ptab_put(&a->mons, tr__key_ref(ref), &ce, NULL)))
 			goto undo_parent;
 		ce->pid = tr__pid_of(parent);
 		ce->flags = TR__MON_WATCHED;
 	}
 	atomic_fetch_add_explicit(&n->spawned, 1, memory_order_relaxed);
-	size_t alive = atomic_fetch_add_explicit(&n->alive, 1,
-						 memory_order_relaxed) + 1;
+	size_t alive =
+	        atomic_fetch_add_explicit(&n->alive, 1, memory_order_relaxed) +
+	        1;
 	if (alive > atomic_load_explicit(&n->peak, memory_order_relaxed))
 		atomic_store_explicit(&n->peak, alive, memory_order_relaxed);
 
@@ -559,8 +561,8 @@ tr_err tr__spawn(struct tr_node *n, const tr_behaviour_t *beh,
 			 * normal exit. */
 			unlink_parent(a, parent, &ref);
 			a->sops = NULL;
-			static const tr_behaviour_t dead = {"init_failed",
-							   NULL, NULL, NULL};
+			static const tr_behaviour_t dead = {"init_failed", NULL,
+			                                    NULL, NULL};
 			a->beh = &dead;
 			tr__actor_exit(a, tr_err_name(e));
 			return e;
@@ -570,7 +572,7 @@ tr_err tr__spawn(struct tr_node *n, const tr_behaviour_t *beh,
 	if (a->flags & TR__AF_STOP) {
 		char reason[TR_REASON_MAX];
 		snprintf(reason, sizeof(reason), "%s",
-			 a->stop_reason ? a->stop_reason : TR_NORMAL);
+		         a->stop_reason ? a->stop_reason : TR_NORMAL);
 		tr__actor_exit(a, reason);
 	} else if (!mb_try_idle(a)) {
 		tr__sched_wake(n, a);
@@ -598,12 +600,11 @@ undo:
 void tr__actor_publish(struct tr_actor *a)
 {
 	atomic_store_explicit(&a->st_links, (uint32_t)tr__ptab_len(a->links),
-			      memory_order_relaxed);
-	atomic_store_explicit(&a->st_monitors,
-			      (uint32_t)tr__ptab_len(a->mons),
-			      memory_order_relaxed);
+	                      memory_order_relaxed);
+	atomic_store_explicit(&a->st_monitors, (uint32_t)tr__ptab_len(a->mons),
+	                      memory_order_relaxed);
 	atomic_store_explicit(&a->st_trap, (a->flags & TR__AF_TRAP_EXIT) != 0,
-			      memory_order_relaxed);
+	                      memory_order_relaxed);
 }
 
 static void handle_user(struct tr_sched *s, struct tr_actor *a, tr_msg_t *m)
@@ -611,7 +612,7 @@ static void handle_user(struct tr_sched *s, struct tr_actor *a, tr_msg_t *m)
 	if (m->kind == TR_MSG_REPLY && !(a->flags & TR__AF_INBOX)) {
 		if (!tr__call_dispatch(a, m)) {
 			atomic_fetch_add_explicit(&a->node->late_replies, 1,
-						  memory_order_relaxed);
+			                          memory_order_relaxed);
 			tr_msg_free(m);
 		}
 		return;
@@ -630,17 +631,20 @@ static void handle_user(struct tr_sched *s, struct tr_actor *a, tr_msg_t *m)
 		a->rt_gen++;
 	}
 	a->current = m;
-	atomic_store_explicit(&a->st_received,
-			      atomic_load_explicit(&a->st_received,
-						   memory_order_relaxed) + 1,
-			      memory_order_relaxed);
+	atomic_store_explicit(
+	        &a->st_received,
+	        atomic_load_explicit(&a->st_received, memory_order_relaxed) + 1,
+	        memory_order_relaxed);
 	atomic_fetch_add_explicit(&s->st_messages, 1, memory_order_relaxed);
 	if (a->sops)
 		tr__server_dispatch(a, m);
 	else
 		a->beh->receive(a->state, m);
+	/* tr_msg_keep() clears current: a kept message may already belong
+	 * to another thread, so it is not touched again here. */
+	bool kept = a->current != m;
 	a->current = NULL;
-	if (!(m->flags & TR__MSGF_OWNED))
+	if (!kept)
 		tr_msg_free(m);
 }
 
@@ -663,16 +667,16 @@ void tr__run_actor(struct tr_sched *s, struct tr_actor *a)
 			tr__pq_append(a, m);
 		} else if (tr__handle_signal(a, m, reason)) {
 			atomic_fetch_add_explicit(&a->popped, popped,
-						  memory_order_relaxed);
+			                          memory_order_relaxed);
 			tr__actor_exit(a, reason);
 			tr__tls_actor = NULL;
 			return;
 		} else if (a->flags & TR__AF_STOP) {
 			/* A call continuation run by a signal stopped us. */
 			atomic_fetch_add_explicit(&a->popped, popped,
-						  memory_order_relaxed);
+			                          memory_order_relaxed);
 			snprintf(reason, sizeof(reason), "%s",
-				 a->stop_reason ? a->stop_reason : TR_NORMAL);
+			         a->stop_reason ? a->stop_reason : TR_NORMAL);
 			tr__actor_exit(a, reason);
 			tr__tls_actor = NULL;
 			return;
@@ -692,7 +696,7 @@ void tr__run_actor(struct tr_sched *s, struct tr_actor *a)
 			tr__outbox_flush(s);
 		if (a->flags & TR__AF_MUTE && !(a->flags & TR__AF_STOP)) {
 			atomic_store_explicit(&a->pq_pub, a->pq_len,
-					      memory_order_relaxed);
+			                      memory_order_relaxed);
 			tr__actor_publish(a);
 			if (tr__mute_park(a)) {
 				tr__tls_actor = NULL;
@@ -701,7 +705,7 @@ void tr__run_actor(struct tr_sched *s, struct tr_actor *a)
 		}
 		if (a->flags & TR__AF_STOP) {
 			snprintf(reason, sizeof(reason), "%s",
-				 a->stop_reason ? a->stop_reason : TR_NORMAL);
+			         a->stop_reason ? a->stop_reason : TR_NORMAL);
 			tr__actor_exit(a, reason);
 			tr__tls_actor = NULL;
 			return;
@@ -711,8 +715,8 @@ void tr__run_actor(struct tr_sched *s, struct tr_actor *a)
 	/* 3. Wake senders we paused, then idle or back in the queue. The
 	 *    seq_cst store pairs with tr__mute_park() (see mute.c). */
 	atomic_store_explicit(&a->pq_pub, a->pq_len, memory_order_relaxed);
-	atomic_store(&a->popped, atomic_load_explicit(&a->popped,
-						      memory_order_relaxed));
+	atomic_store(&a->popped,
+	             atomic_load_explicit(&a->popped, memory_order_relaxed));
 	tr__mute_release(a, false);
 	tr__actor_publish(a);
 	if (a->pq_head || !mb_try_idle(a))
@@ -720,10 +724,11 @@ void tr__run_actor(struct tr_sched *s, struct tr_actor *a)
 	tr__tls_actor = NULL;
 }
 
-/* ---- public API ------------------------------------------------------------ */
+/* ---- public API ------------------------------------------------------------
+ */
 
 tr_err tr_spawn(tr_node_t *node, const tr_behaviour_t *beh, void *arg,
-		tr_pid_t *out)
+                tr_pid_t *out)
 {
 	return tr__spawn(node, beh, NULL, arg, NULL, 0, out, NULL);
 }
@@ -735,14 +740,14 @@ tr_err tr_spawn_link(const tr_behaviour_t *beh, void *arg, tr_pid_t *out)
 }
 
 tr_err tr_spawn_monitor(const tr_behaviour_t *beh, void *arg, tr_pid_t *out,
-			tr_ref_t *mref)
+                        tr_ref_t *mref)
 {
 	tr_spawn_opts_t o = {.monitor = true};
 	return tr__spawn(NULL, beh, NULL, arg, &o, 0, out, mref);
 }
 
 tr_err tr_spawn_opt(tr_node_t *node, const tr_behaviour_t *beh, void *arg,
-		    const tr_spawn_opts_t *opts, tr_pid_t *out, tr_ref_t *mref)
+                    const tr_spawn_opts_t *opts, tr_pid_t *out, tr_ref_t *mref)
 {
 	return tr__spawn(node, beh, NULL, arg, opts, 0, out, mref);
 }
@@ -819,7 +824,7 @@ bool tr_is_alive(tr_pid_t pid)
 bool tr_reason_is_shutdown(const char *r)
 {
 	return r && (!strcmp(r, TR_NORMAL) || !strcmp(r, TR_SHUTDOWN) ||
-		     !strncmp(r, "shutdown:", 9));
+	             !strncmp(r, "shutdown:", 9));
 }
 
 tr_err tr_actor_info(tr_node_t *n, tr_pid_t pid, tr_actor_info_t *out)
@@ -835,26 +840,25 @@ tr_err tr_actor_info(tr_node_t *n, tr_pid_t pid, tr_actor_info_t *out)
 	if (!out->behaviour)
 		out->behaviour = "";
 	uint64_t enq = atomic_load_explicit(&a->enq, memory_order_relaxed);
-	uint64_t popped = atomic_load_explicit(&a->popped,
-					       memory_order_relaxed);
-	out->mailbox_len = (size_t)(enq > popped ? enq - popped : 0) +
-			   atomic_load_explicit(&a->pq_pub,
-						memory_order_relaxed);
-	out->mailbox_peak = atomic_load_explicit(&a->peak,
-						 memory_order_relaxed);
+	uint64_t popped =
+	        atomic_load_explicit(&a->popped, memory_order_relaxed);
+	out->mailbox_len =
+	        (size_t)(enq > popped ? enq - popped : 0) +
+	        atomic_load_explicit(&a->pq_pub, memory_order_relaxed);
+	out->mailbox_peak =
+	        atomic_load_explicit(&a->peak, memory_order_relaxed);
 	uintptr_t head = atomic_load_explicit(&a->head, memory_order_relaxed);
-	out->state = (head & TR__EMPTY_BIT) ? TR_ACTOR_IDLE
-					    : TR_ACTOR_RUNNABLE;
+	out->state = (head & TR__EMPTY_BIT) ? TR_ACTOR_IDLE : TR_ACTOR_RUNNABLE;
 	tr__names_copy(n, a, out->name, sizeof(out->name));
 	/* Owner-only fields are not read from here (they would race); the
 	 * counts below come from an owner-published snapshot. */
-	out->received = atomic_load_explicit(&a->st_received,
-					     memory_order_relaxed);
+	out->received =
+	        atomic_load_explicit(&a->st_received, memory_order_relaxed);
 	out->links = atomic_load_explicit(&a->st_links, memory_order_relaxed);
-	out->monitors = atomic_load_explicit(&a->st_monitors,
-					     memory_order_relaxed);
-	out->trap_exit = atomic_load_explicit(&a->st_trap,
-					      memory_order_relaxed);
+	out->monitors =
+	        atomic_load_explicit(&a->st_monitors, memory_order_relaxed);
+	out->trap_exit =
+	        atomic_load_explicit(&a->st_trap, memory_order_relaxed);
 	tr__actor_put(a);
 	return TR_OK;
 }
@@ -869,14 +873,14 @@ tr_err tr_node_actors(tr_node_t *n, tr_pid_t *buf, size_t cap, size_t *count)
 	pthread_mutex_unlock(&n->slot_lock);
 	for (uint32_t i = 0; i < nslots; i++) {
 		struct tr_actor *a = slot_at(n, i);
-		if (!a || atomic_load_explicit(&a->astate,
-					       memory_order_acquire) !=
-				  TR__A_ALIVE)
+		if (!a ||
+		    atomic_load_explicit(&a->astate, memory_order_acquire) !=
+		            TR__A_ALIVE)
 			continue;
-		tr_pid_t p = {n->id,
-			      atomic_load_explicit(&a->id,
-						   memory_order_relaxed),
-			      n->creation};
+		tr_pid_t p = {
+		        n->id,
+		        atomic_load_explicit(&a->id, memory_order_relaxed),
+		        n->creation};
 		if (k < cap)
 			buf[k] = p;
 		k++;

@@ -22,8 +22,8 @@ struct pending {
 	uint64_t timer;
 };
 
-static void end_call(struct tr_actor *a, struct tr__pent *e,
-		     struct pending *p, bool demonitor)
+static void end_call(struct tr_actor *a, struct tr__pent *e, struct pending *p,
+                     bool demonitor)
 {
 	tr_ref_t ref = tr__ref_key(e->key);
 	tr__ptab_del(a->calls, e);
@@ -80,7 +80,7 @@ void tr__calls_abort(struct tr_actor *a)
 }
 
 tr_err tr_call_async(tr_pid_t to, tr_msg_t *req, uint64_t timeout_ms,
-		     tr_reply_fn fn, void *ctx)
+                     tr_reply_fn fn, void *ctx)
 {
 	struct tr_actor *a = tr__tls_actor;
 	if (!a)
@@ -108,7 +108,7 @@ tr_err tr_call_async(tr_pid_t to, tr_msg_t *req, uint64_t timeout_ms,
 			t->ref = ref;
 			t->from = tr__pid_of(a);
 			err = tr__timer_arm(a->node, tr__pid_of(a), t,
-					    timeout_ms, &p->timer);
+			                    timeout_ms, &p->timer);
 			if (err)
 				tr_msg_free(t);
 		}
@@ -170,9 +170,8 @@ static bool match_call(const tr_msg_t *m, void *arg)
 	       tr_ref_eq(m->ref, mr->ref);
 }
 
-tr_err tr_call(tr_node_t *node, tr_pid_t to, tr_msg_t *req,
-	       uint64_t timeout_ms, tr_msg_t **reply, char *reason_buf,
-	       size_t reason_cap)
+tr_err tr_call(tr_node_t *node, tr_pid_t to, tr_msg_t *req, uint64_t timeout_ms,
+               tr_msg_t **reply, char *reason_buf, size_t reason_cap)
 {
 	if (tr__tls_actor)
 		return TR_ESTATE;

@@ -29,7 +29,7 @@ static void unref(struct tr_inbox *ib)
 	tr_msg_t *m = ib->head;
 	while (m) {
 		tr_msg_t *next = (tr_msg_t *)atomic_load_explicit(
-			&m->mn.next, memory_order_relaxed);
+		        &m->mn.next, memory_order_relaxed);
 		tr_msg_free(m);
 		m = next;
 	}
@@ -46,7 +46,7 @@ void tr__inbox_receive(void *state, tr_msg_t *m)
 	pthread_mutex_lock(&ib->lock);
 	if (ib->tail)
 		atomic_store_explicit(&ib->tail->mn.next, &m->mn,
-				      memory_order_relaxed);
+		                      memory_order_relaxed);
 	else
 		ib->head = m;
 	ib->tail = m;
@@ -66,9 +66,9 @@ static void inbox_terminate(void *state, const char *reason)
 }
 
 static const tr_behaviour_t inbox_behaviour = {
-	.name = "inbox",
-	.receive = tr__inbox_receive,
-	.terminate = inbox_terminate,
+        .name = "inbox",
+        .receive = tr__inbox_receive,
+        .terminate = inbox_terminate,
 };
 
 tr_err tr_inbox_new(tr_node_t *node, tr_inbox_t **out)
@@ -89,8 +89,8 @@ tr_err tr_inbox_new(tr_node_t *node, tr_inbox_t **out)
 	tr_spawn_opts_t o = {.trap_exit = true};
 	struct tr_actor *saved = tr__tls_actor;
 	tr__tls_actor = NULL; /* the inbox is nobody's child */
-	tr_err e = tr__spawn(node, &inbox_behaviour, NULL, ib, &o,
-			     TR__AF_INBOX, &ib->pid, NULL);
+	tr_err e = tr__spawn(node, &inbox_behaviour, NULL, ib, &o, TR__AF_INBOX,
+	                     &ib->pid, NULL);
 	tr__tls_actor = saved;
 	if (e) {
 		pthread_mutex_destroy(&ib->lock);
@@ -132,16 +132,16 @@ tr_err tr_inbox_receive(tr_inbox_t *ib, uint64_t timeout_ms, tr_msg_t **out)
 }
 
 tr_err tr_inbox_receive_match(tr_inbox_t *ib, uint64_t timeout_ms,
-			      bool (*match)(const tr_msg_t *, void *),
-			      void *arg, tr_msg_t **out)
+                              bool (*match)(const tr_msg_t *, void *),
+                              void *arg, tr_msg_t **out)
 {
 	if (!ib || !match || !out)
 		return TR_EINVAL;
 	struct timespec dl;
 	clock_gettime(CLOCK_MONOTONIC, &dl);
 	if (timeout_ms != TR_INFINITY) {
-		uint64_t ns = (uint64_t)dl.tv_nsec + (timeout_ms % 1000) *
-							     1000000ull;
+		uint64_t ns =
+		        (uint64_t)dl.tv_nsec + (timeout_ms % 1000) * 1000000ull;
 		dl.tv_sec += (time_t)(timeout_ms / 1000 + ns / 1000000000ull);
 		dl.tv_nsec = (long)(ns % 1000000000ull);
 	}
@@ -152,21 +152,20 @@ tr_err tr_inbox_receive_match(tr_inbox_t *ib, uint64_t timeout_ms,
 		tr_msg_t *prev = NULL;
 		for (tr_msg_t *m = ib->head; m;
 		     prev = m, m = (tr_msg_t *)atomic_load_explicit(
-				       &m->mn.next, memory_order_relaxed)) {
+		                       &m->mn.next, memory_order_relaxed)) {
 			if (!match(m, arg))
 				continue;
 			tr_msg_t *next = (tr_msg_t *)atomic_load_explicit(
-				&m->mn.next, memory_order_relaxed);
+			        &m->mn.next, memory_order_relaxed);
 			if (prev)
-				atomic_store_explicit(&prev->mn.next,
-						      &next->mn,
-						      memory_order_relaxed);
+				atomic_store_explicit(&prev->mn.next, &next->mn,
+				                      memory_order_relaxed);
 			else
 				ib->head = next;
 			if (ib->tail == m)
 				ib->tail = prev;
 			atomic_store_explicit(&m->mn.next, NULL,
-					      memory_order_relaxed);
+			                      memory_order_relaxed);
 			*out = m;
 			e = TR_OK;
 			goto done;
@@ -176,11 +175,12 @@ tr_err tr_inbox_receive_match(tr_inbox_t *ib, uint64_t timeout_ms,
 			break;
 		}
 		if (last)
-			break; /* deadline passed and one more scan found none */
+			break; /* deadline passed and one more scan found none
+			        */
 		int rc = timeout_ms == TR_INFINITY
-				 ? pthread_cond_wait(&ib->cond, &ib->lock)
-				 : pthread_cond_timedwait(&ib->cond, &ib->lock,
-							  &dl);
+		                 ? pthread_cond_wait(&ib->cond, &ib->lock)
+		                 : pthread_cond_timedwait(&ib->cond, &ib->lock,
+		                                          &dl);
 		if (rc == ETIMEDOUT)
 			last = true;
 	}
@@ -189,8 +189,7 @@ done:
 	return e;
 }
 
-static tr_err control(tr_inbox_t *ib, uint8_t kind, tr_pid_t pid,
-		      tr_ref_t ref)
+static tr_err control(tr_inbox_t *ib, uint8_t kind, tr_pid_t pid, tr_ref_t ref)
 {
 	tr_msg_t *m;
 	tr_err e = tr__msg_alloc(kind, 0, &m);

@@ -50,24 +50,23 @@ struct tr_mnode {
 /* Internal envelope kinds: signals that never reach behaviour code. */
 enum {
 	TR__SIG_FIRST = 16,
-	TR__SIG_LINK = 16,       /* from wants a link */
-	TR__SIG_UNLINK,          /* aux = unlink id */
-	TR__SIG_UNLINK_ACK,      /* aux = unlink id */
-	TR__SIG_EXIT,            /* payload ["EXIT", from, reason]; flag LINKED */
-	TR__SIG_MONITOR,         /* ref = monitor ref */
-	TR__SIG_DEMONITOR,       /* ref = monitor ref */
-	TR__SIG_DOWN,            /* payload ["DOWN", ref, pid, reason] */
-	TR__SIG_RTIMEOUT,        /* aux = receive-timeout generation */
-	TR__SIG_CALL_TIMEOUT,    /* ref = call ref */
-	TR__SIG_INBOX_LINK,      /* inbox control: link to from-field pid */
-	TR__SIG_INBOX_MONITOR,   /* inbox control: monitor target pid, ref */
-	TR__SIG_STOP,            /* payload ["EXIT", from, reason]: untrappable
-				  * exit with that reason (inbox teardown) */
+	TR__SIG_LINK = 16,     /* from wants a link */
+	TR__SIG_UNLINK,        /* aux = unlink id */
+	TR__SIG_UNLINK_ACK,    /* aux = unlink id */
+	TR__SIG_EXIT,          /* payload ["EXIT", from, reason]; flag LINKED */
+	TR__SIG_MONITOR,       /* ref = monitor ref */
+	TR__SIG_DEMONITOR,     /* ref = monitor ref */
+	TR__SIG_DOWN,          /* payload ["DOWN", ref, pid, reason] */
+	TR__SIG_RTIMEOUT,      /* aux = receive-timeout generation */
+	TR__SIG_CALL_TIMEOUT,  /* ref = call ref */
+	TR__SIG_INBOX_LINK,    /* inbox control: link to from-field pid */
+	TR__SIG_INBOX_MONITOR, /* inbox control: monitor target pid, ref */
+	TR__SIG_STOP,          /* payload ["EXIT", from, reason]: untrappable
+	                        * exit with that reason (inbox teardown) */
 };
 
 #define TR__MSGF_LINKED 0x01 /* exit signal caused by a link */
 #define TR__MSGF_SENT   0x02 /* handed to the runtime: read-only now */
-#define TR__MSGF_OWNED  0x04 /* handler kept it (tr_msg_keep) */
 #define TR__MSGF_POOLED 0x08 /* a TR__MSG_BLOCK-byte block (msgpool) */
 
 /* Messages whose header plus payload fit in one block come from the
@@ -78,25 +77,25 @@ struct tr_msg {
 	struct tr_mnode mn; /* mailbox link; must be first */
 	uint8_t kind;
 	uint8_t flags;
-	uint16_t tag_off;   /* offset of the tag string's head in data */
-	uint32_t len;       /* payload bytes */
-	uint32_t cap;       /* payload capacity */
-	uint32_t count;     /* array elements, tag included */
+	uint16_t tag_off; /* offset of the tag string's head in data */
+	uint32_t len;     /* payload bytes */
+	uint32_t cap;     /* payload capacity */
+	uint32_t count;   /* array elements, tag included */
 	tr_pid_t from;
 	tr_ref_t ref;
-	tr_pid_t target;    /* signals: the other party (monitor target) */
+	tr_pid_t target; /* signals: the other party (monitor target) */
 	uint64_t aux;
-	uint8_t *data;      /* msgpack array: tag, fields; = inl until grown */
-	uint8_t inl[];      /* initial payload storage */
+	uint8_t *data; /* msgpack array: tag, fields; = inl until grown */
+	uint8_t inl[]; /* initial payload storage */
 };
 
 tr_err tr__msg_alloc(uint8_t kind, size_t cap, tr_msg_t **out);
 /* A message whose payload is ["EXIT", from, reason] / ["DOWN", ref, pid,
  * reason]; kind as given (signal or user kind). */
 tr_err tr__msg_exit(uint8_t kind, tr_pid_t from, const char *reason,
-		    tr_msg_t **out);
+                    tr_msg_t **out);
 tr_err tr__msg_down(uint8_t kind, tr_ref_t ref, tr_pid_t pid,
-		    const char *reason, tr_msg_t **out);
+                    const char *reason, tr_msg_t **out);
 void tr__msg_blocks_release(struct tr_node *node);
 void tr__msg_sched_flush(struct tr_sched *s);
 /* Reason field of an EXIT/DOWN payload, copied NUL-terminated. */
@@ -111,59 +110,59 @@ enum tr__astate {
 };
 
 /* Owner-only flags. */
-#define TR__AF_TRAP_EXIT  0x01
-#define TR__AF_STOP       0x02 /* exit after this callback (stop_reason) */
-#define TR__AF_INBOX      0x04
-#define TR__AF_MUTE       0x10 /* mute_on is set */
+#define TR__AF_TRAP_EXIT 0x01
+#define TR__AF_STOP      0x02 /* exit after this callback (stop_reason) */
+#define TR__AF_INBOX     0x04
+#define TR__AF_MUTE      0x10 /* mute_on is set */
 
 #define TR__EMPTY_BIT ((uintptr_t)1)
 
 struct tr_actor {
 	/* -- line 1: written by senders (rc, head, enq); the owner writes
 	 *    popped/pq_pub once per turn -- */
-	_Atomic uint64_t id;       /* current pid.id of this slot */
-	_Atomic uint32_t rc;       /* references; 0 = slot free */
-	_Atomic uint32_t astate;   /* enum tr__astate */
-	_Atomic(uintptr_t) head;   /* mailbox head (struct tr_mnode *) | EMPTY */
-	_Atomic uint64_t enq;      /* pushes ever */
-	struct tr_node *node;      /* constant */
-	uint32_t index;            /* constant: slot index */
-	uint32_t gen;              /* generation of the current identity */
-	_Atomic uint64_t popped;   /* pops from the inbox, as of last turn */
-	_Atomic uint32_t pq_pub;   /* private queue length, as of last turn */
-	_Atomic uint32_t peak;     /* mailbox high-water mark */
+	_Atomic uint64_t id;     /* current pid.id of this slot */
+	_Atomic uint32_t rc;     /* references; 0 = slot free */
+	_Atomic uint32_t astate; /* enum tr__astate */
+	_Atomic(uintptr_t) head; /* mailbox head (struct tr_mnode *) | EMPTY */
+	_Atomic uint64_t enq;    /* pushes ever */
+	struct tr_node *node;    /* constant */
+	uint32_t index;          /* constant: slot index */
+	uint32_t gen;            /* generation of the current identity */
+	_Atomic uint64_t popped; /* pops from the inbox, as of last turn */
+	_Atomic uint32_t pq_pub; /* private queue length, as of last turn */
+	_Atomic uint32_t peak;   /* mailbox high-water mark */
 	/* -- owner (the scheduler running the actor) only -- */
 	alignas(64) struct tr_mnode *tail;
 	struct tr_mnode stub;
-	tr_msg_t *pq_head;         /* private FIFO of user messages */
+	tr_msg_t *pq_head; /* private FIFO of user messages */
 	tr_msg_t *pq_tail;
 	uint32_t pq_len;
 	uint32_t flags;
 	const tr_behaviour_t *beh;
 	const tr_server_ops_t *sops; /* set for tr_server_start() actors */
 	void *state;
-	struct tr__ptab *links;    /* key pid; aux = pending unlink id */
-	struct tr__ptab *mons;     /* key ref; flags = TR__MON_* */
-	struct tr__ptab *calls;    /* key ref; pending tr_call_async() */
-	tr_msg_t *current;         /* message being handled */
-	char *stop_reason;         /* with TR__AF_STOP */
-	char *name;                /* guarded by the node's names lock */
-	uint64_t rt_gen;           /* receive-timeout generation */
-	uint64_t rt_timer;         /* armed receive-timeout timer id or 0 */
+	struct tr__ptab *links; /* key pid; aux = pending unlink id */
+	struct tr__ptab *mons;  /* key ref; flags = TR__MON_* */
+	struct tr__ptab *calls; /* key ref; pending tr_call_async() */
+	tr_msg_t *current;      /* message being handled */
+	char *stop_reason;      /* with TR__AF_STOP */
+	char *name;             /* guarded by the node's names lock */
+	uint64_t rt_gen;        /* receive-timeout generation */
+	uint64_t rt_timer;      /* armed receive-timeout timer id or 0 */
 	/* -- published by the owner for introspection (relaxed) -- */
 	_Atomic uint64_t st_received; /* user messages handled */
 	_Atomic uint32_t st_links;
 	_Atomic uint32_t st_monitors;
 	_Atomic uint32_t st_trap;
 	/* -- back-pressure (see mute.c) -- */
-	_Atomic uint32_t muted_n;  /* senders paused on us */
-	struct tr_mutes *mutes;    /* guarded by the node's mute stripe */
-	struct tr_actor *mute_r;   /* owner: pause on this receiver ... */
-	uint64_t mute_id;          /* ... if it still has this id */
+	_Atomic uint32_t muted_n; /* senders paused on us */
+	struct tr_mutes *mutes;   /* guarded by the node's mute stripe */
+	struct tr_actor *mute_r;  /* owner: pause on this receiver ... */
+	uint64_t mute_id;         /* ... if it still has this id */
 };
 
 _Static_assert(sizeof(struct tr_actor) <= 256,
-	       "an idle actor must fit in 256 bytes");
+               "an idle actor must fit in 256 bytes");
 
 /* Monitor table entry flags. */
 #define TR__MON_WATCHING 0x01 /* we watch entry.pid (DOWN comes to us) */
@@ -191,12 +190,12 @@ struct tr_sched {
 	alignas(64) struct tr_node *node;
 	unsigned idx;
 	pthread_t thread;
-	struct tr_actor *run_next; /* owner only */
-	uint64_t tick;             /* owner only */
-	uint64_t rng;              /* owner only */
+	struct tr_actor *run_next;           /* owner only */
+	uint64_t tick;                       /* owner only */
+	uint64_t rng;                        /* owner only */
 	uint32_t free_slots[TR__SLOT_CACHE]; /* owner only */
 	unsigned nfree;
-	void *blocks;              /* owner only: cached message blocks */
+	void *blocks; /* owner only: cached message blocks */
 	unsigned nblocks;
 	struct tr_outbox_ent ob[TR__OUTBOX]; /* owner only */
 	unsigned nob;
@@ -204,15 +203,15 @@ struct tr_sched {
 	alignas(64) pthread_mutex_t lock; /* guards q* */
 	struct tr_actor **q;
 	size_t qhead, qlen, qcap;
-	_Atomic size_t qlen_pub;   /* qlen, readable without the lock */
+	_Atomic size_t qlen_pub; /* qlen, readable without the lock */
 
 	alignas(64) pthread_mutex_t park_lock;
 	pthread_cond_t park_cond;
-	bool parked;               /* guarded by park_lock */
+	bool parked; /* guarded by park_lock */
 
 	/* statistics: written by the owner (relaxed), read by anyone */
 	_Atomic uint64_t st_turns, st_messages, st_steals, st_parks,
-		st_spin_hits, st_injected;
+	        st_spin_hits, st_injected;
 };
 
 /* ---- node -------------------------------------------------------------- */
@@ -233,8 +232,8 @@ struct tr_node {
 	/* process table */
 	_Atomic(struct tr_actor *) *chunks; /* max_actors / CHUNK_SLOTS */
 	size_t nchunks;
-	pthread_mutex_t slot_lock;          /* guards the fields below */
-	uint32_t nslots;                    /* slots ever handed out */
+	pthread_mutex_t slot_lock; /* guards the fields below */
+	uint32_t nslots;           /* slots ever handed out */
 	uint32_t *free_slots;
 	size_t nfree, free_cap;
 
@@ -249,7 +248,7 @@ struct tr_node {
 
 	_Atomic size_t alive, peak;
 	_Atomic uint64_t spawned, exited, dropped_dead, dropped_stale,
-		late_replies;
+	        late_replies;
 	_Atomic uint64_t next_ref;
 
 	struct tr_names *names;
@@ -257,11 +256,11 @@ struct tr_node {
 
 	/* message blocks handed between schedulers in batches */
 	pthread_mutex_t block_lock;
-	void *block_batches;          /* list of lists, guarded by block_lock */
+	void *block_batches; /* list of lists, guarded by block_lock */
 	size_t nbatches;
 
 	/* back-pressure */
-	uint32_t mb_high, mb_low;     /* mailbox depth thresholds */
+	uint32_t mb_high, mb_low;      /* mailbox depth thresholds */
 	pthread_mutex_t mute_lock[64]; /* stripes, by receiver slot */
 };
 
@@ -272,8 +271,9 @@ extern _Thread_local struct tr_actor *tr__tls_actor;
 
 static inline tr_pid_t tr__pid_of(const struct tr_actor *a)
 {
-	tr_pid_t p = {a->node->id, atomic_load_explicit(&a->id,
-				   memory_order_relaxed), a->node->creation};
+	tr_pid_t p = {a->node->id,
+	              atomic_load_explicit(&a->id, memory_order_relaxed),
+	              a->node->creation};
 	return p;
 }
 
@@ -302,13 +302,13 @@ tr_err tr__route(struct tr_node *from_node, tr_pid_t to, tr_msg_t *m);
 void tr__actor_exit(struct tr_actor *self, const char *reason);
 void tr__actor_reap_all(struct tr_node *node);
 tr_err tr__spawn(struct tr_node *node, const tr_behaviour_t *beh,
-		 const tr_server_ops_t *sops, void *arg,
-		 const tr_spawn_opts_t *opts, uint32_t extra_flags,
-		 tr_pid_t *out, tr_ref_t *mref);
+                 const tr_server_ops_t *sops, void *arg,
+                 const tr_spawn_opts_t *opts, uint32_t extra_flags,
+                 tr_pid_t *out, tr_ref_t *mref);
 void tr__run_actor(struct tr_sched *s, struct tr_actor *a);
 void tr__pq_append(struct tr_actor *a, tr_msg_t *m);
 void tr__pq_filter(struct tr_actor *a, bool (*drop)(tr_msg_t *, void *),
-		   void *arg);
+                   void *arg);
 /* Owner: publish links/monitors/trap counts for tr_actor_info(). */
 void tr__actor_publish(struct tr_actor *a);
 
@@ -323,15 +323,15 @@ void tr__signal_to_dead(struct tr_node *node, tr_pid_t dead, tr_msg_t *m);
 void tr__signal_unreachable(tr_pid_t to, tr_msg_t *m);
 /* Send a payload-less signal; answers itself if `to` is unreachable. */
 void tr__send_signal(uint8_t kind, tr_pid_t from, tr_pid_t to, tr_ref_t ref,
-		     uint64_t aux);
+                     uint64_t aux);
 /* Exit-time propagation: EXIT to links, DOWN to watchers. */
 void tr__signal_exit_propagate(struct tr_actor *self, const char *reason);
 tr_err tr__link(struct tr_actor *self, tr_pid_t pid);
 tr_err tr__monitor(struct tr_actor *self, tr_pid_t pid, tr_ref_t ref,
-		   uint32_t extra);
+                   uint32_t extra);
 tr_err tr__demonitor(struct tr_actor *self, tr_ref_t ref, unsigned flags);
 tr_err tr__send_exit(struct tr_node *node, tr_pid_t from, tr_pid_t to,
-		     const char *reason, bool linked);
+                     const char *reason, bool linked);
 
 /* mute.c: back-pressure on senders to overloaded mailboxes */
 void tr__mute_check(struct tr_actor *receiver, uint64_t depth);
@@ -353,15 +353,15 @@ void tr__names_destroy(struct tr_names *n);
 void tr__names_release(struct tr_node *node, struct tr_actor *a);
 size_t tr__names_count(struct tr_node *node);
 void tr__names_copy(struct tr_node *node, struct tr_actor *a, char *buf,
-		    size_t cap);
+                    size_t cap);
 tr_err tr__names_register(struct tr_node *node, const char *name,
-			  struct tr_actor *a);
+                          struct tr_actor *a);
 
 /* timer.c */
 tr_err tr__timers_start(struct tr_node *node);
 void tr__timers_stop(struct tr_node *node);
 tr_err tr__timer_arm(struct tr_node *node, tr_pid_t to, tr_msg_t *m,
-		     uint64_t ms, uint64_t *id);
+                     uint64_t ms, uint64_t *id);
 tr_err tr__timer_cancel(struct tr_node *node, uint64_t id, uint64_t *left);
 size_t tr__timers_count(struct tr_node *node);
 uint64_t tr__now_ns(void);

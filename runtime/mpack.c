@@ -48,8 +48,8 @@ tr_err tr__mp_head(const uint8_t *p, size_t n, struct tr_mp_head *h)
 	}
 	/* Fixed-size extra header bytes for 0xc0..0xdf. */
 	static const uint8_t extra[32] = {
-		0, 0xff, 0, 0, 1, 2, 4, 1, 2, 4, 4, 8, 1, 2, 4, 8, /* c0-cf */
-		1, 2, 4, 8, 1, 1, 1, 1, 1, 1, 2, 4, 2, 4, 2, 4,    /* d0-df */
+	        0, 0xff, 0, 0, 1, 2, 4, 1, 2, 4, 4, 8, 1, 2, 4, 8, /* c0-cf */
+	        1, 2,    4, 8, 1, 1, 1, 1, 1, 1, 2, 4, 2, 4, 2, 4, /* d0-df */
 	};
 	uint8_t x = extra[b - 0xc0];
 	if (x == 0xff)
@@ -163,8 +163,7 @@ tr_err tr__mp_head(const uint8_t *p, size_t n, struct tr_mp_head *h)
 	return TR_OK;
 }
 
-static tr_err validate(const uint8_t *p, size_t n, unsigned depth,
-		       size_t *used)
+static tr_err validate(const uint8_t *p, size_t n, unsigned depth, size_t *used)
 {
 	struct tr_mp_head h;
 	tr_err e = tr__mp_head(p, n, &h);
@@ -212,7 +211,7 @@ static tr_err validate(const uint8_t *p, size_t n, unsigned depth,
 }
 
 tr_err tr__mp_validate(const uint8_t *p, size_t n, unsigned max_depth,
-		       size_t *used)
+                       size_t *used)
 {
 	return validate(p, n, max_depth, used);
 }

@@ -21,13 +21,13 @@
 /* Head of one msgpack value. */
 struct tr_mp_head {
 	tr_type_t type;
-	size_t hlen;   /* bytes of the header */
-	size_t len;    /* str/bin/ext: body bytes; array/map: element count */
-	int8_t ext;    /* ext type */
-	bool neg;      /* TR_T_INT: value is negative (read i) */
-	uint64_t u;    /* TR_T_INT (non-negative), TR_T_BOOL */
-	int64_t i;     /* TR_T_INT (negative) */
-	double d;      /* TR_T_DOUBLE */
+	size_t hlen; /* bytes of the header */
+	size_t len;  /* str/bin/ext: body bytes; array/map: element count */
+	int8_t ext;  /* ext type */
+	bool neg;    /* TR_T_INT: value is negative (read i) */
+	uint64_t u;  /* TR_T_INT (non-negative), TR_T_BOOL */
+	int64_t i;   /* TR_T_INT (negative) */
+	double d;    /* TR_T_DOUBLE */
 };
 
 /* Parse the head of the value at p (n bytes available). TR_EPROTO if the
@@ -37,7 +37,7 @@ tr_err tr__mp_head(const uint8_t *p, size_t n, struct tr_mp_head *h);
 /* Validate exactly one value at p; *used = its size. TR_EPROTO or
  * TR_ELIMIT (depth). */
 tr_err tr__mp_validate(const uint8_t *p, size_t n, unsigned max_depth,
-		       size_t *used);
+                       size_t *used);
 
 /* Size of the (already validated) value at p. */
 size_t tr__mp_size(const uint8_t *p, size_t n);

@@ -85,7 +85,7 @@ static void block_put(void *b)
 	if (n->nbatches < MAX_BATCHES) {
 		if (!n->block_batches)
 			n->block_batches =
-				tr__calloc(MAX_BATCHES, sizeof(void *));
+			        tr__calloc(MAX_BATCHES, sizeof(void *));
 		if (n->block_batches) {
 			((void **)n->block_batches)[n->nbatches++] = head;
 			kept = true;
@@ -214,7 +214,7 @@ static void patch_count(tr_msg_t *m)
 }
 
 static tr_err new_tagged(uint8_t kind, const char *tag, size_t tl, size_t extra,
-			 tr_msg_t **out)
+                         tr_msg_t **out)
 {
 	tr_msg_t *m;
 	tr_err e = tr__msg_alloc(kind, HDR + 2 + tl + extra, &m);
@@ -295,24 +295,24 @@ tr_err tr_msg_from_msgpack(tr_msg_t **out, const void *bytes, size_t len)
 
 /* Append one value with the msgpack-c packer; undo on failure. Only
  * builder-made messages (array32 header) can grow. */
-#define PACK(msg, call)                                                      \
-	do {                                                                 \
-		if (!(msg) || ((msg)->flags & TR__MSGF_SENT) ||              \
-		    (msg)->tag_off != HDR || (msg)->data[0] != 0xdd)         \
-			return TR_EINVAL;                                    \
-		uint32_t saved_ = (msg)->len;                                \
-		struct builder b_ = {(msg), TR_OK};                          \
-		msgpack_packer pk_;                                          \
-		msgpack_packer_init(&pk_, &b_, write_cb);                    \
-		msgpack_packer *pk = &pk_;                                   \
-		call;                                                        \
-		if (b_.err) {                                                \
-			(msg)->len = saved_;                                 \
-			return b_.err;                                       \
-		}                                                            \
-		(msg)->count++;                                              \
-		patch_count(msg);                                            \
-		return TR_OK;                                                \
+#define PACK(msg, call)                                              \
+	do {                                                         \
+		if (!(msg) || ((msg)->flags & TR__MSGF_SENT) ||      \
+		    (msg)->tag_off != HDR || (msg)->data[0] != 0xdd) \
+			return TR_EINVAL;                            \
+		uint32_t saved_ = (msg)->len;                        \
+		struct builder b_ = {(msg), TR_OK};                  \
+		msgpack_packer pk_;                                  \
+		msgpack_packer_init(&pk_, &b_, write_cb);            \
+		msgpack_packer *pk = &pk_;                           \
+		call;                                                \
+		if (b_.err) {                                        \
+			(msg)->len = saved_;                         \
+			return b_.err;                               \
+		}                                                    \
+		(msg)->count++;                                      \
+		patch_count(msg);                                    \
+		return TR_OK;                                        \
 	} while (0)
 
 tr_err tr_msg_add_int(tr_msg_t *msg, int64_t v)
@@ -366,12 +366,12 @@ tr_err tr_msg_add_bin(tr_msg_t *msg, const void *p, size_t len)
 }
 
 static tr_err add_id(tr_msg_t *msg, int8_t type, uint64_t node, uint64_t id,
-		     uint32_t creation)
+                     uint32_t creation)
 {
 	uint8_t body[TR_ID_WIRE_SIZE];
 	tr_id_encode(node, id, creation, body);
 	PACK(msg, (msgpack_pack_ext(pk, TR_ID_WIRE_SIZE, type),
-		   msgpack_pack_ext_body(pk, body, TR_ID_WIRE_SIZE)));
+	           msgpack_pack_ext_body(pk, body, TR_ID_WIRE_SIZE)));
 }
 
 tr_err tr_msg_add_pid(tr_msg_t *msg, tr_pid_t pid)
@@ -430,7 +430,8 @@ const char *tr_msg_tag(const tr_msg_t *msg, size_t *len)
 {
 	struct tr_mp_head h;
 	if (!msg || !msg->len ||
-	    tr__mp_head(msg->data + msg->tag_off, msg->len - msg->tag_off, &h) ||
+	    tr__mp_head(msg->data + msg->tag_off, msg->len - msg->tag_off,
+	                &h) ||
 	    h.type != TR_T_STR) {
 		if (len)
 			*len = 0;
@@ -455,7 +456,7 @@ size_t tr_msg_count(const tr_msg_t *msg)
 
 /* Locate field idx: its offset and head. */
 static tr_err field(const tr_msg_t *msg, size_t idx, size_t *off,
-		    struct tr_mp_head *h)
+                    struct tr_mp_head *h)
 {
 	if (!msg || !msg->len || idx + 1 >= msg->count)
 		return msg ? TR_ERANGE : TR_EINVAL;
@@ -542,7 +543,7 @@ tr_err tr_msg_get_bool(const tr_msg_t *msg, size_t idx, bool *out)
 }
 
 static tr_err get_body(const tr_msg_t *msg, size_t idx, tr_type_t want,
-		       const uint8_t **p, size_t *len)
+                       const uint8_t **p, size_t *len)
 {
 	size_t o;
 	struct tr_mp_head h;
@@ -557,7 +558,7 @@ static tr_err get_body(const tr_msg_t *msg, size_t idx, tr_type_t want,
 }
 
 tr_err tr_msg_get_str(const tr_msg_t *msg, size_t idx, const char **s,
-		      size_t *len)
+                      size_t *len)
 {
 	const uint8_t *p;
 	size_t n;
@@ -571,8 +572,7 @@ tr_err tr_msg_get_str(const tr_msg_t *msg, size_t idx, const char **s,
 	return TR_OK;
 }
 
-tr_err tr_msg_get_strbuf(const tr_msg_t *msg, size_t idx, char *buf,
-			 size_t cap)
+tr_err tr_msg_get_strbuf(const tr_msg_t *msg, size_t idx, char *buf, size_t cap)
 {
 	const char *s;
 	size_t n;
@@ -588,7 +588,7 @@ tr_err tr_msg_get_strbuf(const tr_msg_t *msg, size_t idx, char *buf,
 }
 
 tr_err tr_msg_get_bin(const tr_msg_t *msg, size_t idx, const void **p,
-		      size_t *len)
+                      size_t *len)
 {
 	const uint8_t *b;
 	size_t n;
@@ -627,7 +627,7 @@ tr_err tr_msg_get_ref(const tr_msg_t *msg, size_t idx, tr_ref_t *out)
 }
 
 tr_err tr_msg_get_raw(const tr_msg_t *msg, size_t idx, const void **packed,
-		      size_t *len)
+                      size_t *len)
 {
 	size_t o;
 	struct tr_mp_head h;
@@ -646,14 +646,14 @@ tr_err tr_msg_keep(tr_msg_t *msg)
 	struct tr_actor *a = tr__tls_actor;
 	if (!a || !msg || a->current != msg)
 		return TR_ESTATE;
-	msg->flags |= TR__MSGF_OWNED;
+	a->current = NULL; /* the runtime will not free it */
 	return TR_OK;
 }
 
 /* ---- runtime notices --------------------------------------------------- */
 
 tr_err tr__msg_exit(uint8_t kind, tr_pid_t from, const char *reason,
-		    tr_msg_t **out)
+                    tr_msg_t **out)
 {
 	size_t rl = strnlen(reason, TR_REASON_MAX - 1);
 	tr_msg_t *m;
@@ -672,7 +672,7 @@ tr_err tr__msg_exit(uint8_t kind, tr_pid_t from, const char *reason,
 }
 
 tr_err tr__msg_down(uint8_t kind, tr_ref_t ref, tr_pid_t pid,
-		    const char *reason, tr_msg_t **out)
+                    const char *reason, tr_msg_t **out)
 {
 	size_t rl = strnlen(reason, TR_REASON_MAX - 1);
 	tr_msg_t *m;
@@ -702,7 +702,7 @@ void tr__msg_reason(const tr_msg_t *m, char *buf, size_t cap)
 }
 
 tr_err tr_msg_exit_info(const tr_msg_t *msg, tr_pid_t *from, char *reason,
-			size_t cap)
+                        size_t cap)
 {
 	if (!msg || msg->kind != TR_MSG_EXIT || !tr_msg_is(msg, "EXIT"))
 		return TR_ETYPE;
@@ -714,7 +714,7 @@ tr_err tr_msg_exit_info(const tr_msg_t *msg, tr_pid_t *from, char *reason,
 }
 
 tr_err tr_msg_down_info(const tr_msg_t *msg, tr_ref_t *ref, tr_pid_t *pid,
-			char *reason, size_t cap)
+                        char *reason, size_t cap)
 {
 	if (!msg || msg->kind != TR_MSG_DOWN || !tr_msg_is(msg, "DOWN"))
 		return TR_ETYPE;

@@ -105,7 +105,7 @@ static tr_err valid_name(const char *name)
 }
 
 tr_err tr__names_register(struct tr_node *node, const char *name,
-			  struct tr_actor *a)
+                          struct tr_actor *a)
 {
 	struct tr_names *t = node->names;
 	size_t len = strlen(name);
@@ -162,7 +162,7 @@ size_t tr__names_count(struct tr_node *node)
 }
 
 void tr__names_copy(struct tr_node *node, struct tr_actor *a, char *buf,
-		    size_t cap)
+                    size_t cap)
 {
 	pthread_mutex_lock(&node->names->lock);
 	snprintf(buf, cap, "%s", a->name ? a->name : "");

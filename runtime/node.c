@@ -87,9 +87,9 @@ static void index_del(struct tr_node *n)
 tr_ref_t tr__make_ref(struct tr_node *node)
 {
 	tr_ref_t r = {node->id,
-		      atomic_fetch_add_explicit(&node->next_ref, 1,
-						memory_order_relaxed),
-		      node->creation};
+	              atomic_fetch_add_explicit(&node->next_ref, 1,
+	                                        memory_order_relaxed),
+	              node->creation};
 	return r;
 }
 
@@ -136,7 +136,7 @@ tr_err tr_node_new(tr_node_t **out, const tr_node_opts_t *opts_in)
 		snprintf(n->name, sizeof(n->name), "%s", opts.name);
 	else
 		snprintf(n->name, sizeof(n->name), "anon-%016llx",
-			 (unsigned long long)random_u64());
+		         (unsigned long long)random_u64());
 	n->id = tr_node_id_of_name(n->name);
 	n->creation = opts.creation;
 	while (!n->creation)
@@ -161,8 +161,8 @@ tr_err tr_node_new(tr_node_t **out, const tr_node_opts_t *opts_in)
 	pthread_mutex_init(&n->block_lock, NULL);
 	for (int i = 0; i < 64; i++)
 		pthread_mutex_init(&n->mute_lock[i], NULL);
-	n->mb_high = opts.mailbox_high ? opts.mailbox_high : 16384;
-	n->mb_low = n->mb_high / 4;
+	n->mb_high = opts.mailbox_high ? opts.mailbox_high : 8192;
+	n->mb_low = n->mb_high / 2;
 	e = tr__names_new(&n->names);
 	if (e)
 		goto fail_locks;
@@ -262,8 +262,8 @@ tr_err tr_node_stats(tr_node_t *n, tr_node_stats_t *out)
 	out->names = tr__names_count(n);
 	out->schedulers = n->nsched;
 	for (unsigned i = 0; i < n->nsched; i++)
-		out->messages += atomic_load_explicit(
-			&n->scheds[i].st_messages, memory_order_relaxed);
+		out->messages += atomic_load_explicit(&n->scheds[i].st_messages,
+		                                      memory_order_relaxed);
 	return TR_OK;
 }
 
@@ -276,14 +276,14 @@ tr_err tr_node_sched_stats(tr_node_t *n, unsigned idx, tr_sched_stats_t *out)
 	struct tr_sched *s = &n->scheds[idx];
 	out->turns = atomic_load_explicit(&s->st_turns, memory_order_relaxed);
 	out->messages =
-		atomic_load_explicit(&s->st_messages, memory_order_relaxed);
+	        atomic_load_explicit(&s->st_messages, memory_order_relaxed);
 	out->steals = atomic_load_explicit(&s->st_steals, memory_order_relaxed);
 	out->parks = atomic_load_explicit(&s->st_parks, memory_order_relaxed);
 	out->spin_hits =
-		atomic_load_explicit(&s->st_spin_hits, memory_order_relaxed);
+	        atomic_load_explicit(&s->st_spin_hits, memory_order_relaxed);
 	out->injected =
-		atomic_load_explicit(&s->st_injected, memory_order_relaxed);
-	out->queue_len = atomic_load_explicit(&s->qlen_pub,
-					      memory_order_relaxed);
+	        atomic_load_explicit(&s->st_injected, memory_order_relaxed);
+	out->queue_len =
+	        atomic_load_explicit(&s->qlen_pub, memory_order_relaxed);
 	return TR_OK;
 }

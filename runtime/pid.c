@@ -11,13 +11,14 @@
 int tr_pid_format(tr_pid_t pid, char *buf, size_t cap)
 {
 	return snprintf(buf, cap, "<%016" PRIx64 ".%" PRIu64 ".%" PRIu32 ">",
-			pid.node, pid.id, pid.creation);
+	                pid.node, pid.id, pid.creation);
 }
 
 int tr_ref_format(tr_ref_t ref, char *buf, size_t cap)
 {
-	return snprintf(buf, cap, "#Ref<%016" PRIx64 ".%" PRIu64 ".%" PRIu32 ">",
-			ref.node, ref.id, ref.creation);
+	return snprintf(buf, cap,
+	                "#Ref<%016" PRIx64 ".%" PRIu64 ".%" PRIu32 ">",
+	                ref.node, ref.id, ref.creation);
 }
 
 static int parse_u64(const char **p, int base, uint64_t max, uint64_t *out)
@@ -25,8 +26,8 @@ static int parse_u64(const char **p, int base, uint64_t max, uint64_t *out)
 	const char *s = *p;
 	char *end;
 	if (!((*s >= '0' && *s <= '9') ||
-	      (base == 16 && ((*s >= 'a' && *s <= 'f') ||
-			      (*s >= 'A' && *s <= 'F')))))
+	      (base == 16 &&
+	       ((*s >= 'a' && *s <= 'f') || (*s >= 'A' && *s <= 'F')))))
 		return -1;
 	errno = 0;
 	unsigned long long v = strtoull(s, &end, base);
@@ -72,7 +73,7 @@ static uint64_t get_be(const uint8_t *in, int n)
 }
 
 void tr_id_encode(uint64_t node, uint64_t id, uint32_t creation,
-		  uint8_t out[TR_ID_WIRE_SIZE])
+                  uint8_t out[TR_ID_WIRE_SIZE])
 {
 	put_be(out, node, 8);
 	put_be(out + 8, id, 8);
@@ -80,7 +81,7 @@ void tr_id_encode(uint64_t node, uint64_t id, uint32_t creation,
 }
 
 void tr_id_decode(const uint8_t in[TR_ID_WIRE_SIZE], uint64_t *node,
-		  uint64_t *id, uint32_t *creation)
+                  uint64_t *id, uint32_t *creation)
 {
 	*node = get_be(in, 8);
 	*id = get_be(in + 8, 8);

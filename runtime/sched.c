@@ -51,7 +51,7 @@ static inline void cpu_relax(void)
 /* ---- rings ------------------------------------------------------------- */
 
 static tr_err ring_push(struct tr_actor ***buf, size_t *head, size_t *len,
-			size_t *cap, struct tr_actor *a)
+                        size_t *cap, struct tr_actor *a)
 {
 	if (*len == *cap) {
 		size_t nc = *cap ? *cap * 2 : 256;
@@ -71,8 +71,8 @@ static tr_err ring_push(struct tr_actor ***buf, size_t *head, size_t *len,
 }
 
 /* Push at the front (the next to be popped). */
-static tr_err ring_push_front(struct tr_actor ***buf, size_t *head,
-			      size_t *len, size_t *cap, struct tr_actor *a)
+static tr_err ring_push_front(struct tr_actor ***buf, size_t *head, size_t *len,
+                              size_t *cap, struct tr_actor *a)
 {
 	tr_err e = ring_push(buf, head, len, cap, a);
 	if (e)
@@ -84,7 +84,7 @@ static tr_err ring_push_front(struct tr_actor ***buf, size_t *head,
 }
 
 static struct tr_actor *ring_pop_back(struct tr_actor **buf, size_t *head,
-				      size_t *len, size_t cap)
+                                      size_t *len, size_t cap)
 {
 	if (!*len)
 		return NULL;
@@ -93,7 +93,7 @@ static struct tr_actor *ring_pop_back(struct tr_actor **buf, size_t *head,
 }
 
 static struct tr_actor *ring_pop(struct tr_actor **buf, size_t *head,
-				 size_t *len, size_t cap)
+                                 size_t *len, size_t cap)
 {
 	if (!*len)
 		return NULL;
@@ -113,9 +113,9 @@ static void wake_one(struct tr_node *n);
 static void q_push(struct tr_sched *s, struct tr_actor *a, bool front)
 {
 	pthread_mutex_lock(&s->lock);
-	tr_err e = front ? ring_push_front(&s->q, &s->qhead, &s->qlen,
-					   &s->qcap, a)
-			 : ring_push(&s->q, &s->qhead, &s->qlen, &s->qcap, a);
+	tr_err e =
+	        front ? ring_push_front(&s->q, &s->qhead, &s->qlen, &s->qcap, a)
+	              : ring_push(&s->q, &s->qhead, &s->qlen, &s->qcap, a);
 	if (!e)
 		atomic_store(&s->qlen_pub, s->qlen);
 	pthread_mutex_unlock(&s->lock);
@@ -124,7 +124,7 @@ static void q_push(struct tr_sched *s, struct tr_actor *a, bool front)
 		for (;;) {
 			pthread_mutex_lock(&n->inj_lock);
 			e = ring_push(&n->inj, &n->inj_head, &n->inj_len,
-				      &n->inj_cap, a);
+			              &n->inj_cap, a);
 			if (!e)
 				atomic_store(&n->inj_len_pub, n->inj_len);
 			pthread_mutex_unlock(&n->inj_lock);
@@ -141,8 +141,8 @@ static struct tr_actor *q_pop(struct tr_sched *s, bool back)
 		return NULL;
 	pthread_mutex_lock(&s->lock);
 	struct tr_actor *a =
-		back ? ring_pop_back(s->q, &s->qhead, &s->qlen, s->qcap)
-		     : ring_pop(s->q, &s->qhead, &s->qlen, s->qcap);
+	        back ? ring_pop_back(s->q, &s->qhead, &s->qlen, s->qcap)
+	             : ring_pop(s->q, &s->qhead, &s->qlen, s->qcap);
 	atomic_store(&s->qlen_pub, s->qlen);
 	pthread_mutex_unlock(&s->lock);
 	return a;
@@ -154,7 +154,7 @@ static struct tr_actor *inject_pop(struct tr_node *n)
 		return NULL;
 	pthread_mutex_lock(&n->inj_lock);
 	struct tr_actor *a =
-		ring_pop(n->inj, &n->inj_head, &n->inj_len, n->inj_cap);
+	        ring_pop(n->inj, &n->inj_head, &n->inj_len, n->inj_cap);
 	atomic_store(&n->inj_len_pub, n->inj_len);
 	pthread_mutex_unlock(&n->inj_lock);
 	return a;
@@ -190,7 +190,7 @@ static struct tr_actor *steal(struct tr_sched *s)
 			take = 32;
 		while (ng < take)
 			got[ng++] = ring_pop_back(v->q, &v->qhead, &v->qlen,
-						  v->qcap);
+			                          v->qcap);
 		atomic_store(&v->qlen_pub, v->qlen);
 		pthread_mutex_unlock(&v->lock);
 		if (!ng)
@@ -198,7 +198,7 @@ static struct tr_actor *steal(struct tr_sched *s)
 		for (size_t i = 1; i < ng; i++)
 			q_push(s, got[i], false);
 		atomic_fetch_add_explicit(&s->st_steals, ng,
-					  memory_order_relaxed);
+		                          memory_order_relaxed);
 		return got[0];
 	}
 	return NULL;
@@ -210,7 +210,7 @@ static struct tr_actor *find_work(struct tr_sched *s)
 	if (++s->tick % 61 == 0) {
 		if ((a = inject_pop(s->node))) {
 			atomic_fetch_add_explicit(&s->st_injected, 1,
-						  memory_order_relaxed);
+			                          memory_order_relaxed);
 			return a;
 		}
 		if ((a = q_pop(s, true)))
@@ -224,7 +224,7 @@ static struct tr_actor *find_work(struct tr_sched *s)
 		return a;
 	if ((a = inject_pop(s->node))) {
 		atomic_fetch_add_explicit(&s->st_injected, 1,
-					  memory_order_relaxed);
+		                          memory_order_relaxed);
 		return a;
 	}
 	return steal(s);
@@ -275,7 +275,7 @@ void tr__sched_wake(struct tr_node *n, struct tr_actor *a)
 	for (;;) {
 		pthread_mutex_lock(&n->inj_lock);
 		tr_err e = ring_push(&n->inj, &n->inj_head, &n->inj_len,
-				     &n->inj_cap, a);
+		                     &n->inj_cap, a);
 		if (!e)
 			atomic_store(&n->inj_len_pub, n->inj_len);
 		pthread_mutex_unlock(&n->inj_lock);
@@ -328,7 +328,7 @@ static struct tr_actor *spin(struct tr_sched *s)
 			struct tr_actor *a = find_work(s);
 			if (a) {
 				atomic_fetch_add_explicit(&s->st_spin_hits, 1,
-							  memory_order_relaxed);
+				                          memory_order_relaxed);
 				return a;
 			}
 		}
@@ -375,7 +375,7 @@ tr_err tr__sched_start(struct tr_node *n)
 	}
 	for (unsigned i = 0; i < n->nsched; i++) {
 		if (pthread_create(&n->scheds[i].thread, NULL, sched_main,
-				   &n->scheds[i])) {
+		                   &n->scheds[i])) {
 			atomic_store(&n->stopping, true);
 			for (unsigned j = 0; j < i; j++) {
 				struct tr_sched *s = &n->scheds[j];
@@ -431,7 +431,7 @@ static uint32_t fresh_slot_locked(struct tr_node *n, bool *fresh)
 	size_t c = idx >> TR__CHUNK_SHIFT;
 	if (!atomic_load_explicit(&n->chunks[c], memory_order_relaxed)) {
 		struct tr_actor *chunk = aligned_alloc(
-			64, sizeof(struct tr_actor) * TR__CHUNK_SLOTS);
+		        64, sizeof(struct tr_actor) * TR__CHUNK_SLOTS);
 		if (!chunk)
 			return UINT32_MAX - 1;
 		/* Zero only what lookups read before a slot's first use. */
@@ -441,7 +441,7 @@ static uint32_t fresh_slot_locked(struct tr_node *n, bool *fresh)
 			atomic_init(&chunk[i].astate, TR__A_FREE);
 		}
 		atomic_store_explicit(&n->chunks[c], chunk,
-				      memory_order_release);
+		                      memory_order_release);
 	}
 	n->nslots++;
 	*fresh = true;
@@ -461,7 +461,7 @@ uint32_t tr__sched_slot_get(struct tr_node *n, bool *fresh)
 		if (s && s->node == n) {
 			while (n->nfree && s->nfree < TR__SLOT_CACHE / 2)
 				s->free_slots[s->nfree++] =
-					n->free_slots[--n->nfree];
+				        n->free_slots[--n->nfree];
 		}
 	} else {
 		idx = fresh_slot_locked(n, fresh);
@@ -490,8 +490,7 @@ void tr__sched_slot_put(struct tr_node *n, uint32_t idx)
 		if (s->nfree == TR__SLOT_CACHE) {
 			pthread_mutex_lock(&n->slot_lock);
 			while (s->nfree > TR__SLOT_CACHE / 2)
-				global_put_locked(n,
-						  s->free_slots[--s->nfree]);
+				global_put_locked(n, s->free_slots[--s->nfree]);
 			pthread_mutex_unlock(&n->slot_lock);
 		}
 		s->free_slots[s->nfree++] = idx;

@@ -49,10 +49,10 @@ void tr__server_dispatch(struct tr_actor *a, tr_msg_t *m)
 }
 
 tr_err tr_server_start(tr_node_t *node, const tr_server_ops_t *ops, void *arg,
-		       const tr_spawn_opts_t *opts, tr_pid_t *out)
+                       const tr_spawn_opts_t *opts, tr_pid_t *out)
 {
 	if (!ops)
 		return TR_EINVAL;
 	return tr__spawn(node, &tr__server_behaviour, ops, arg, opts, 0, out,
-			 NULL);
+	                 NULL);
 }

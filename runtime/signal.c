@@ -29,7 +29,7 @@ static bool is_self(struct tr_actor *a, tr_pid_t p)
 }
 
 void tr__send_signal(uint8_t kind, tr_pid_t from, tr_pid_t to, tr_ref_t ref,
-		     uint64_t aux)
+                     uint64_t aux)
 {
 	tr_msg_t *m;
 	if (tr__msg_alloc(kind, 0, &m))
@@ -42,7 +42,7 @@ void tr__send_signal(uint8_t kind, tr_pid_t from, tr_pid_t to, tr_ref_t ref,
 }
 
 tr_err tr__send_exit(struct tr_node *node, tr_pid_t from, tr_pid_t to,
-		     const char *reason, bool linked)
+                     const char *reason, bool linked)
 {
 	(void)node;
 	tr_msg_t *m;
@@ -74,7 +74,7 @@ static void answer_dead(tr_pid_t dead, tr_msg_t *m, const char *reason)
 	case TR__SIG_UNLINK:
 		/* The unlinker waits for an ack to forget the entry. */
 		tr__send_signal(TR__SIG_UNLINK_ACK, dead, m->from, TR_REF_NONE,
-				m->aux);
+		                m->aux);
 		break;
 	default:
 		break;
@@ -153,7 +153,7 @@ bool tr__handle_signal(struct tr_actor *a, tr_msg_t *m, char *reason_buf)
 		if ((e = tr__ptab_get(a->links, m->from)))
 			tr__ptab_del(a->links, e);
 		tr__send_signal(TR__SIG_UNLINK_ACK, tr__pid_of(a), m->from,
-				TR_REF_NONE, m->aux);
+		                TR_REF_NONE, m->aux);
 		break;
 	case TR__SIG_UNLINK_ACK:
 		if ((e = tr__ptab_get(a->links, m->from)) && e->aux == m->aux)
@@ -245,14 +245,14 @@ void tr__signal_exit_propagate(struct tr_actor *a, const char *reason)
 		if (e->flags & TR__MON_WATCHED) {
 			tr_msg_t *d;
 			if (!tr__msg_down(TR__SIG_DOWN, tr__ref_key(e->key),
-					  self, reason, &d)) {
+			                  self, reason, &d)) {
 				d->from = self;
 				if (tr__route(a->node, e->pid, d))
 					tr_msg_free(d);
 			}
 		} else if (e->flags & TR__MON_WATCHING) {
 			tr__send_signal(TR__SIG_DEMONITOR, self, e->pid,
-					tr__ref_key(e->key), 0);
+			                tr__ref_key(e->key), 0);
 		}
 	}
 	tr__ptab_free(a->mons);
@@ -280,7 +280,7 @@ tr_err tr__link(struct tr_actor *a, tr_pid_t pid)
 }
 
 tr_err tr__monitor(struct tr_actor *a, tr_pid_t pid, tr_ref_t ref,
-		   uint32_t extra)
+                   uint32_t extra)
 {
 	struct tr__pent *e;
 	if (tr_pid_is_none(pid))
@@ -308,7 +308,7 @@ tr_err tr__demonitor(struct tr_actor *a, tr_ref_t ref, unsigned flags)
 		tr_pid_t target = e->pid;
 		tr__ptab_del(a->mons, e);
 		tr__send_signal(TR__SIG_DEMONITOR, tr__pid_of(a), target, ref,
-				0);
+		                0);
 	}
 	if (flags & TR_DEMONITOR_FLUSH)
 		tr__pq_filter(a, is_down_for, &ref);
@@ -339,7 +339,7 @@ tr_err tr_unlink(tr_pid_t pid)
 		return TR_OK;
 	e->aux = tr__make_ref(a->node).id;
 	tr__send_signal(TR__SIG_UNLINK, tr__pid_of(a), pid, TR_REF_NONE,
-			e->aux);
+	                e->aux);
 	return TR_OK;
 }
 

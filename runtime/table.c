@@ -55,7 +55,7 @@ static tr_err rehash(struct tr__ptab *t, size_t cap)
 }
 
 tr_err tr__ptab_put(struct tr__ptab **tp, tr_pid_t key, struct tr__pent **out,
-		    bool *existed)
+                    bool *existed)
 {
 	struct tr__ptab *t = *tp;
 	if (!t) {

@@ -16,17 +16,17 @@
 
 struct tr__pent {
 	tr_pid_t key;
-	tr_pid_t pid;   /* the other party */
+	tr_pid_t pid; /* the other party */
 	uint64_t aux;
 	void *ptr;
 	uint32_t flags;
-	uint32_t used;  /* 0 empty, 1 used, 2 deleted */
+	uint32_t used; /* 0 empty, 1 used, 2 deleted */
 };
 
 struct tr__ptab {
-	size_t cap;     /* power of two */
-	size_t n;       /* used */
-	size_t tomb;    /* deleted */
+	size_t cap;  /* power of two */
+	size_t n;    /* used */
+	size_t tomb; /* deleted */
 	struct tr__pent *e;
 };
 
@@ -46,7 +46,7 @@ struct tr__pent *tr__ptab_get(struct tr__ptab *t, tr_pid_t key);
 /* Insert key (or find it). *out points at the entry, valid until the next
  * insert or delete. *existed says whether it was there. */
 tr_err tr__ptab_put(struct tr__ptab **t, tr_pid_t key, struct tr__pent **out,
-		    bool *existed);
+                    bool *existed);
 void tr__ptab_del(struct tr__ptab *t, struct tr__pent *e);
 static inline size_t tr__ptab_len(const struct tr__ptab *t)
 {
@@ -54,8 +54,8 @@ static inline size_t tr__ptab_len(const struct tr__ptab *t)
 }
 void tr__ptab_free(struct tr__ptab *t);
 
-#define tr__ptab_foreach(t, it)                                              \
-	for (size_t tr__i_ = 0; (t) && tr__i_ < (t)->cap; tr__i_++)          \
+#define tr__ptab_foreach(t, it)                                     \
+	for (size_t tr__i_ = 0; (t) && tr__i_ < (t)->cap; tr__i_++) \
 		if (((it) = &(t)->e[tr__i_])->used == 1)
 
 #endif

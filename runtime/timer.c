@@ -103,7 +103,7 @@ static void *timer_main(void *arg)
 		if (t->heap[0]->deadline > now) {
 			uint64_t d = t->heap[0]->deadline;
 			struct timespec ts = {(time_t)(d / 1000000000ull),
-					      (long)(d % 1000000000ull)};
+			                      (long)(d % 1000000000ull)};
 			pthread_cond_timedwait(&t->cond, &t->lock, &ts);
 			continue;
 		}
@@ -111,8 +111,8 @@ static void *timer_main(void *arg)
 		while (t->n && t->heap[0]->deadline <= now) {
 			struct tentry *e = t->heap[0];
 			heap_remove(t, 0);
-			struct tr__pent *pe = tr__ptab_get(t->index,
-							   id_key(e->id));
+			struct tr__pent *pe =
+			        tr__ptab_get(t->index, id_key(e->id));
 			if (pe)
 				tr__ptab_del(t->index, pe);
 			e->hidx = (size_t)due; /* reuse as a list link */
@@ -177,7 +177,7 @@ void tr__timers_stop(struct tr_node *node)
 }
 
 tr_err tr__timer_arm(struct tr_node *node, tr_pid_t to, tr_msg_t *m,
-		     uint64_t ms, uint64_t *id)
+                     uint64_t ms, uint64_t *id)
 {
 	struct tr_timers *t = node->timers;
 	if (!t)
@@ -186,9 +186,8 @@ tr_err tr__timer_arm(struct tr_node *node, tr_pid_t to, tr_msg_t *m,
 	if (!e)
 		return TR_ENOMEM;
 	uint64_t now = tr__now_ns();
-	uint64_t add = ms > (UINT64_MAX - now) / 1000000ull
-			       ? UINT64_MAX - now
-			       : ms * 1000000ull;
+	uint64_t add = ms > (UINT64_MAX - now) / 1000000ull ? UINT64_MAX - now
+	                                                    : ms * 1000000ull;
 	e->deadline = now + add;
 	e->to = to;
 	e->m = m;
@@ -246,7 +245,7 @@ tr_err tr__timer_cancel(struct tr_node *node, uint64_t id, uint64_t *left)
 	if (left) {
 		uint64_t now = tr__now_ns();
 		*left = e->deadline > now ? (e->deadline - now) / 1000000ull
-					  : 0;
+		                          : 0;
 	}
 	tr_msg_free(e->m);
 	tr__free(e);
@@ -266,8 +265,8 @@ size_t tr__timers_count(struct tr_node *node)
 
 /* ---- public API ---------------------------------------------------------- */
 
-tr_err tr_send_after(tr_node_t *node, tr_pid_t to, tr_msg_t *msg,
-		     uint64_t ms, tr_timer_t *timer)
+tr_err tr_send_after(tr_node_t *node, tr_pid_t to, tr_msg_t *msg, uint64_t ms,
+                     tr_timer_t *timer)
 {
 	if (!node)
 		node = tr_node_current();

@@ -74,9 +74,9 @@ typedef struct tr_behaviour {
 } tr_behaviour_t;
 
 typedef struct tr_spawn_opts {
-	bool link;      /* link to the caller (needs actor context) */
-	bool monitor;   /* caller monitors the child (needs actor context) */
-	bool trap_exit; /* the child starts trapping exits */
+	bool link;        /* link to the caller (needs actor context) */
+	bool monitor;     /* caller monitors the child (needs actor context) */
+	bool trap_exit;   /* the child starts trapping exits */
 	const char *name; /* register the child under this local name */
 } tr_spawn_opts_t;
 
@@ -88,21 +88,21 @@ typedef struct tr_spawn_opts {
  * Thread: any thread.
  */
 TR_API tr_err tr_spawn(tr_node_t *node, const tr_behaviour_t *beh, void *arg,
-		       tr_pid_t *out);
+                       tr_pid_t *out);
 /** tr_spawn_link() - spawn and link atomically. Thread: actor context. */
 TR_API tr_err tr_spawn_link(const tr_behaviour_t *beh, void *arg,
-			    tr_pid_t *out);
+                            tr_pid_t *out);
 /** tr_spawn_monitor() - spawn and monitor atomically. Thread: actor ctx. */
 TR_API tr_err tr_spawn_monitor(const tr_behaviour_t *beh, void *arg,
-			       tr_pid_t *out, tr_ref_t *mref);
+                               tr_pid_t *out, tr_ref_t *mref);
 /**
  * tr_spawn_opt() - spawn with options. mref receives the monitor ref when
  * opts->monitor is set. TR_EEXIST when opts->name is taken (nothing is
  * spawned then).
  */
 TR_API tr_err tr_spawn_opt(tr_node_t *node, const tr_behaviour_t *beh,
-			   void *arg, const tr_spawn_opts_t *opts,
-			   tr_pid_t *out, tr_ref_t *mref);
+                           void *arg, const tr_spawn_opts_t *opts,
+                           tr_pid_t *out, tr_ref_t *mref);
 
 /** tr_self() - the calling actor, or TR_PID_NONE outside actor context. */
 TR_API tr_pid_t tr_self(void);
@@ -200,14 +200,14 @@ typedef struct tr_timer {
  * tr_cancel_timer(). node NULL: the caller's node. Thread: any thread.
  */
 TR_API tr_err tr_send_after(tr_node_t *node, tr_pid_t to, tr_msg_t *msg,
-			    uint64_t ms, tr_timer_t *timer);
+                            uint64_t ms, tr_timer_t *timer);
 /**
  * tr_cancel_timer() - cancel; the message is freed and never delivered.
  * *left_ms (may be NULL) receives the time that was left. TR_ENOENT if the
  * timer already fired or was cancelled.
  */
 TR_API tr_err tr_cancel_timer(tr_node_t *node, tr_timer_t timer,
-			      uint64_t *left_ms);
+                              uint64_t *left_ms);
 
 /**
  * tr_receive_timeout() - if no message reaches the calling actor within ms
@@ -236,7 +236,7 @@ typedef struct tr_from {
  * actor context with the caller's state.
  */
 typedef void (*tr_reply_fn)(void *state, tr_err status, tr_msg_t *reply,
-			    const char *reason, void *ctx);
+                            const char *reason, void *ctx);
 
 #define TR_INFINITY UINT64_MAX /* no timeout */
 
@@ -246,7 +246,7 @@ typedef void (*tr_reply_fn)(void *state, tr_err status, tr_msg_t *reply,
  * Thread: actor context.
  */
 TR_API tr_err tr_call_async(tr_pid_t to, tr_msg_t *req, uint64_t timeout_ms,
-			    tr_reply_fn fn, void *ctx);
+                            tr_reply_fn fn, void *ctx);
 
 /**
  * tr_call() - blocking call for plain threads (main, test, foreign
@@ -256,8 +256,8 @@ TR_API tr_err tr_call_async(tr_pid_t to, tr_msg_t *req, uint64_t timeout_ms,
  * tr_call_async there). node NULL: the node of pid, if local.
  */
 TR_API tr_err tr_call(tr_node_t *node, tr_pid_t to, tr_msg_t *req,
-		      uint64_t timeout_ms, tr_msg_t **reply, char *reason_buf,
-		      size_t reason_cap);
+                      uint64_t timeout_ms, tr_msg_t **reply, char *reason_buf,
+                      size_t reason_cap);
 
 /** tr_msg_from() - the caller of a TR_MSG_CALL (to answer later). */
 TR_API tr_err tr_msg_from(const tr_msg_t *call, tr_from_t *out);
@@ -282,21 +282,20 @@ TR_API tr_pid_t tr_inbox_pid(const tr_inbox_t *inbox);
  * the next message. TR_ETIMEDOUT when none came. *out is yours to free.
  */
 TR_API tr_err tr_inbox_receive(tr_inbox_t *inbox, uint64_t timeout_ms,
-			       tr_msg_t **out);
+                               tr_msg_t **out);
 /**
  * tr_inbox_receive_match() - selective receive: the first message (oldest
  * first) for which match(msg, arg) is true; others stay queued in order.
  */
 TR_API tr_err tr_inbox_receive_match(tr_inbox_t *inbox, uint64_t timeout_ms,
-				     bool (*match)(const tr_msg_t *, void *),
-				     void *arg, tr_msg_t **out);
+                                     bool (*match)(const tr_msg_t *, void *),
+                                     void *arg, tr_msg_t **out);
 /** tr_inbox_link() - the inbox links to pid. Like tr_link(), it takes
  *  effect before anything this thread sends afterwards. */
 TR_API tr_err tr_inbox_link(tr_inbox_t *inbox, tr_pid_t pid);
 /** tr_inbox_monitor() - the inbox monitors pid; *ref is set at once, and
  *  the monitor is in place before anything this thread sends afterwards. */
-TR_API tr_err tr_inbox_monitor(tr_inbox_t *inbox, tr_pid_t pid,
-			       tr_ref_t *ref);
+TR_API tr_err tr_inbox_monitor(tr_inbox_t *inbox, tr_pid_t pid, tr_ref_t *ref);
 
 /* Introspection. */
 
@@ -308,27 +307,27 @@ typedef enum tr_actor_state {
 
 typedef struct tr_actor_info {
 	tr_pid_t pid;
-	const char *behaviour; /* borrowed from the behaviour table */
-	char name[TR_NAME_MAX];  /* registered name or "" */
-	size_t mailbox_len;    /* messages waiting (approximate) */
-	size_t mailbox_peak;   /* high-water mark */
-	uint64_t received;     /* user messages handled */
+	const char *behaviour;  /* borrowed from the behaviour table */
+	char name[TR_NAME_MAX]; /* registered name or "" */
+	size_t mailbox_len;     /* messages waiting (approximate) */
+	size_t mailbox_peak;    /* high-water mark */
+	uint64_t received;      /* user messages handled */
 	size_t links;
-	size_t monitors;       /* monitors held plus monitors on it */
+	size_t monitors; /* monitors held plus monitors on it */
 	bool trap_exit;
 	tr_actor_state_t state;
 } tr_actor_info_t;
 
 /** tr_actor_info() - a snapshot of one local actor; TR_ENOENT if dead. */
 TR_API tr_err tr_actor_info(tr_node_t *node, tr_pid_t pid,
-			    tr_actor_info_t *out);
+                            tr_actor_info_t *out);
 
 /**
  * tr_node_actors() - the pids of up to cap live actors into buf; *n gets
  * how many are alive in all (which may exceed cap).
  */
 TR_API tr_err tr_node_actors(tr_node_t *node, tr_pid_t *buf, size_t cap,
-			     size_t *n);
+                             size_t *n);
 
 #ifdef __cplusplus
 }

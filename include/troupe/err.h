@@ -19,28 +19,28 @@ extern "C" {
 #endif
 
 /* X(name, value, message) */
-#define TR_ERR_MAP(X)                                                        \
-	X(OK, 0, "success")                                                  \
-	X(ENOMEM, 1, "out of memory")                                        \
-	X(EINVAL, 2, "invalid argument")                                     \
-	X(ENOENT, 3, "no such actor, name or entry")                         \
-	X(EEXIST, 4, "already exists (name taken or actor already named)")   \
-	X(ECLOSED, 5, "object closed or node stopping")                      \
-	X(ETIMEDOUT, 6, "timed out")                                         \
-	X(ECANCELED, 7, "operation canceled")                                \
-	X(ESTATE, 8, "wrong state or wrong thread for this call")            \
-	X(EAGAIN, 9, "resource temporarily busy, try again")                 \
-	X(EPROTO, 10, "malformed message or frame")                          \
-	X(EVERSION, 11, "protocol version mismatch")                         \
-	X(ECONNREFUSED, 12, "connection refused")                            \
-	X(ECONNRESET, 13, "connection reset")                                \
-	X(EUNREACHABLE, 14, "node unreachable")                              \
-	X(ELIMIT, 15, "system limit reached")                                \
-	X(ENOTSUP, 16, "operation not supported")                            \
-	X(EEXITED, 17, "the peer actor exited")                              \
-	X(ETYPE, 18, "field has another type")                               \
-	X(ERANGE, 19, "index or value out of range")                         \
-	X(EAUTH, 20, "authentication failed")                                \
+#define TR_ERR_MAP(X)                                                      \
+	X(OK, 0, "success")                                                \
+	X(ENOMEM, 1, "out of memory")                                      \
+	X(EINVAL, 2, "invalid argument")                                   \
+	X(ENOENT, 3, "no such actor, name or entry")                       \
+	X(EEXIST, 4, "already exists (name taken or actor already named)") \
+	X(ECLOSED, 5, "object closed or node stopping")                    \
+	X(ETIMEDOUT, 6, "timed out")                                       \
+	X(ECANCELED, 7, "operation canceled")                              \
+	X(ESTATE, 8, "wrong state or wrong thread for this call")          \
+	X(EAGAIN, 9, "resource temporarily busy, try again")               \
+	X(EPROTO, 10, "malformed message or frame")                        \
+	X(EVERSION, 11, "protocol version mismatch")                       \
+	X(ECONNREFUSED, 12, "connection refused")                          \
+	X(ECONNRESET, 13, "connection reset")                              \
+	X(EUNREACHABLE, 14, "node unreachable")                            \
+	X(ELIMIT, 15, "system limit reached")                              \
+	X(ENOTSUP, 16, "operation not supported")                          \
+	X(EEXITED, 17, "the peer actor exited")                            \
+	X(ETYPE, 18, "field has another type")                             \
+	X(ERANGE, 19, "index or value out of range")                       \
+	X(EAUTH, 20, "authentication failed")                              \
 	X(EINTERNAL, 21, "internal error")
 
 typedef enum tr_err {

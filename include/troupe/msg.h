@@ -46,13 +46,13 @@ extern "C" {
 typedef struct tr_msg tr_msg_t;
 
 typedef enum tr_msg_kind {
-	TR_MSG_PLAIN = 0, /* tr_send() */
-	TR_MSG_CALL = 1,  /* tr_call*(): answer with tr_reply() */
-	TR_MSG_CAST = 2,  /* tr_cast() */
-	TR_MSG_EXIT = 3,  /* a trapped exit signal */
-	TR_MSG_DOWN = 4,  /* a monitor fired */
+	TR_MSG_PLAIN = 0,   /* tr_send() */
+	TR_MSG_CALL = 1,    /* tr_call*(): answer with tr_reply() */
+	TR_MSG_CAST = 2,    /* tr_cast() */
+	TR_MSG_EXIT = 3,    /* a trapped exit signal */
+	TR_MSG_DOWN = 4,    /* a monitor fired */
 	TR_MSG_TIMEOUT = 5, /* tr_receive_timeout() expired */
-	TR_MSG_REPLY = 6, /* a reply (seen only by tr_inbox users) */
+	TR_MSG_REPLY = 6,   /* a reply (seen only by tr_inbox users) */
 } tr_msg_kind_t;
 
 /* Types reported by tr_msg_type(). */
@@ -90,7 +90,7 @@ TR_API tr_err tr_msg_new(tr_msg_t **out, const char *tag);
  * Thread: any thread.
  */
 TR_API tr_err tr_msg_from_msgpack(tr_msg_t **out, const void *bytes,
-				  size_t len);
+                                  size_t len);
 
 /** tr_msg_free() - free a message the caller owns. NULL is a no-op. */
 TR_API void tr_msg_free(tr_msg_t *msg);
@@ -146,18 +146,18 @@ TR_API tr_err tr_msg_get_uint(const tr_msg_t *msg, size_t idx, uint64_t *out);
 TR_API tr_err tr_msg_get_double(const tr_msg_t *msg, size_t idx, double *out);
 TR_API tr_err tr_msg_get_bool(const tr_msg_t *msg, size_t idx, bool *out);
 TR_API tr_err tr_msg_get_str(const tr_msg_t *msg, size_t idx, const char **s,
-			     size_t *len);
+                             size_t *len);
 /** tr_msg_get_strbuf() - copy a string field NUL-terminated; TR_ELIMIT if
  *  it does not fit in cap bytes (then buf holds a truncated copy). */
 TR_API tr_err tr_msg_get_strbuf(const tr_msg_t *msg, size_t idx, char *buf,
-				size_t cap);
+                                size_t cap);
 TR_API tr_err tr_msg_get_bin(const tr_msg_t *msg, size_t idx, const void **p,
-			     size_t *len);
+                             size_t *len);
 TR_API tr_err tr_msg_get_pid(const tr_msg_t *msg, size_t idx, tr_pid_t *out);
 TR_API tr_err tr_msg_get_ref(const tr_msg_t *msg, size_t idx, tr_ref_t *out);
 /** tr_msg_get_raw() - the packed bytes of field idx (any type). */
 TR_API tr_err tr_msg_get_raw(const tr_msg_t *msg, size_t idx,
-			     const void **packed, size_t *len);
+                             const void **packed, size_t *len);
 
 /** tr_msg_bytes() - the whole packed payload (what goes on the wire). */
 TR_API const void *tr_msg_bytes(const tr_msg_t *msg, size_t *len);
@@ -175,10 +175,10 @@ TR_API tr_err tr_msg_keep(tr_msg_t *msg);
 /** tr_msg_exit_info() - from/reason of a TR_MSG_EXIT; TR_ETYPE otherwise.
  *  reason is copied NUL-terminated into buf (cap bytes, truncated). */
 TR_API tr_err tr_msg_exit_info(const tr_msg_t *msg, tr_pid_t *from,
-			       char *reason, size_t cap);
+                               char *reason, size_t cap);
 /** tr_msg_down_info() - ref/pid/reason of a TR_MSG_DOWN; TR_ETYPE otherwise. */
 TR_API tr_err tr_msg_down_info(const tr_msg_t *msg, tr_ref_t *ref,
-			       tr_pid_t *pid, char *reason, size_t cap);
+                               tr_pid_t *pid, char *reason, size_t cap);
 
 #ifdef __cplusplus
 }

@@ -46,10 +46,10 @@ typedef struct tr_ref {
 #define TR_PID_NONE ((tr_pid_t){0, 0, 0})
 #define TR_REF_NONE ((tr_ref_t){0, 0, 0})
 
-#define TR_EXT_PID       1  /* msgpack ext type of a pid */
-#define TR_EXT_REF       2  /* msgpack ext type of a reference */
-#define TR_ID_WIRE_SIZE  20 /* bytes of either ext body */
-#define TR_PID_STR_MAX   64 /* enough for tr_pid_format() output */
+#define TR_EXT_PID      1  /* msgpack ext type of a pid */
+#define TR_EXT_REF      2  /* msgpack ext type of a reference */
+#define TR_ID_WIRE_SIZE 20 /* bytes of either ext body */
+#define TR_PID_STR_MAX  64 /* enough for tr_pid_format() output */
 
 static inline bool tr_pid_is_none(tr_pid_t p)
 {
@@ -97,9 +97,9 @@ TR_API int tr_ref_format(tr_ref_t ref, char *buf, size_t cap);
  * Thread: any thread.
  */
 TR_API void tr_id_encode(uint64_t node, uint64_t id, uint32_t creation,
-			 uint8_t out[TR_ID_WIRE_SIZE]);
+                         uint8_t out[TR_ID_WIRE_SIZE]);
 TR_API void tr_id_decode(const uint8_t in[TR_ID_WIRE_SIZE], uint64_t *node,
-			 uint64_t *id, uint32_t *creation);
+                         uint64_t *id, uint32_t *creation);
 
 #ifdef __cplusplus
 }

@@ -78,16 +78,16 @@ TR_API tr_node_t *tr_node_current(void);
 TR_API uint64_t tr_node_id_of_name(const char *name);
 
 typedef struct tr_node_stats {
-	size_t actors;          /* alive now */
-	size_t actors_peak;     /* most alive at once */
-	uint64_t spawned;       /* since start */
+	size_t actors;      /* alive now */
+	size_t actors_peak; /* most alive at once */
+	uint64_t spawned;   /* since start */
 	uint64_t exited;
 	uint64_t messages;      /* user messages handled */
 	uint64_t dropped_dead;  /* sends to dead or unknown pids */
 	uint64_t dropped_stale; /* sends addressed to another incarnation */
-	uint64_t late_replies;  /* replies that arrived after their call ended */
-	size_t timers;          /* armed now */
-	size_t names;           /* locally registered names */
+	uint64_t late_replies; /* replies that arrived after their call ended */
+	size_t timers;         /* armed now */
+	size_t names;          /* locally registered names */
 	unsigned schedulers;
 } tr_node_stats_t;
 
@@ -105,7 +105,7 @@ typedef struct tr_sched_stats {
 
 /** tr_node_sched_stats() - counters of scheduler idx; TR_ERANGE if none. */
 TR_API tr_err tr_node_sched_stats(tr_node_t *node, unsigned idx,
-				  tr_sched_stats_t *out);
+                                  tr_sched_stats_t *out);
 
 #ifdef __cplusplus
 }

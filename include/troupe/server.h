@@ -33,7 +33,7 @@ typedef struct tr_server_ops {
 	tr_err (*init)(void **state, void *arg);
 	/* Optional (calls are answered "badcall" without it). */
 	tr_server_ret_t (*handle_call)(void *state, const tr_from_t *from,
-				       tr_msg_t *req, tr_msg_t **reply);
+	                               tr_msg_t *req, tr_msg_t **reply);
 	/* Optional (casts are dropped without it). */
 	tr_server_ret_t (*handle_cast)(void *state, tr_msg_t *msg);
 	/* Optional (other messages are dropped without it). */
@@ -48,8 +48,8 @@ typedef struct tr_server_ops {
  * Thread: any thread (opts->link / opts->monitor need actor context).
  */
 TR_API tr_err tr_server_start(tr_node_t *node, const tr_server_ops_t *ops,
-			      void *arg, const tr_spawn_opts_t *opts,
-			      tr_pid_t *out);
+                              void *arg, const tr_spawn_opts_t *opts,
+                              tr_pid_t *out);
 
 #ifdef __cplusplus
 }

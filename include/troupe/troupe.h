@@ -8,12 +8,12 @@
 #ifndef TR_TROUPE_H
 #define TR_TROUPE_H
 
-#include <troupe/version.h>
-#include <troupe/err.h>
-#include <troupe/pid.h>
-#include <troupe/msg.h>
-#include <troupe/runtime.h>
 #include <troupe/actor.h>
+#include <troupe/err.h>
+#include <troupe/msg.h>
+#include <troupe/pid.h>
+#include <troupe/runtime.h>
 #include <troupe/server.h>
+#include <troupe/version.h>
 
 #endif /* TR_TROUPE_H */

@@ -4,9 +4,9 @@
 #ifndef TR_VERSION_H
 #define TR_VERSION_H
 
-#define TR_VERSION_MAJOR 0
-#define TR_VERSION_MINOR 1
-#define TR_VERSION_PATCH 0
+#define TR_VERSION_MAJOR  0
+#define TR_VERSION_MINOR  1
+#define TR_VERSION_PATCH  0
 #define TR_VERSION_STRING "0.1.0"
 
 /* Symbols of libtroupe are hidden unless marked TR_API. */
