@@ -98,7 +98,7 @@ static void flat_child(void *state, tr_msg_t *m)
 }
 
 static const tr_behaviour_t flat_child_b = {.name = "flat_child",
-					    .receive = flat_child};
+                                            .receive = flat_child};
 
 struct flat {
 	int spawned, done;
@@ -126,7 +126,7 @@ static void flat_parent(void *state, tr_msg_t *m)
 }
 
 static const tr_behaviour_t flat_parent_b = {.name = "flat_parent",
-					     .receive = flat_parent};
+                                             .receive = flat_parent};
 
 static void bench_spawn_flat(void)
 {
@@ -171,9 +171,9 @@ static tr_err tree_init(void **state, void *arg)
 }
 
 static const tr_behaviour_t tree_b = {.name = "tree",
-				      .init = tree_init,
-				      .receive = tree_receive,
-				      .terminate = tree_terminate};
+                                      .init = tree_init,
+                                      .receive = tree_receive,
+                                      .terminate = tree_terminate};
 
 static void tree_receive(void *state, tr_msg_t *m)
 {
@@ -246,7 +246,7 @@ static void mb_receiver(void *state, tr_msg_t *m)
 }
 
 static const tr_behaviour_t mb_receiver_b = {.name = "mb_receiver",
-					     .receive = mb_receiver};
+                                             .receive = mb_receiver};
 
 struct mb_sender {
 	tr_pid_t to;
@@ -264,7 +264,7 @@ static void mb_sender(void *state, tr_msg_t *m)
 }
 
 static const tr_behaviour_t mb_sender_b = {.name = "mb_sender",
-					   .receive = mb_sender};
+                                           .receive = mb_sender};
 
 static void bench_mailbox(void)
 {
@@ -398,8 +398,7 @@ static void idle_receive(void *state, tr_msg_t *m)
 	(void)m;
 }
 
-static const tr_behaviour_t idle_b = {.name = "idle",
-				      .receive = idle_receive};
+static const tr_behaviour_t idle_b = {.name = "idle", .receive = idle_receive};
 
 static void bench_idle_memory(void)
 {
@@ -418,24 +417,45 @@ static void bench_idle_memory(void)
 	       (double)(after - before) * 1024.0 / IDLE_N);
 }
 
+static void print_stats(void)
+{
+	for (unsigned i = 0; i < tr_node_schedulers(node); i++) {
+		tr_sched_stats_t st;
+		tr_node_sched_stats(node, i, &st);
+		fprintf(stderr,
+		        "sched %u: turns %llu messages %llu steals %llu parks "
+		        "%llu spin_hits %llu injected %llu\n",
+		        i, (unsigned long long)st.turns,
+		        (unsigned long long)st.messages,
+		        (unsigned long long)st.steals,
+		        (unsigned long long)st.parks,
+		        (unsigned long long)st.spin_hits,
+		        (unsigned long long)st.injected);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
 		const char *name;
 		void (*fn)(void);
 	} benches[] = {
-		{"spawn_flat", bench_spawn_flat},
-		{"spawn_tree", bench_spawn_tree},
-		{"mailbox", bench_mailbox},
-		{"pingpong", bench_pingpong},
-		{"ring", bench_ring},
-		{"idle_memory", bench_idle_memory},
+	        {"spawn_flat", bench_spawn_flat},
+	        {"spawn_tree", bench_spawn_tree},
+	        {"mailbox", bench_mailbox},
+	        {"pingpong", bench_pingpong},
+	        {"ring", bench_ring},
+	        {"idle_memory", bench_idle_memory},
 	};
 	if (argc != 2) {
 		fprintf(stderr, "usage: tr_bench NAME\n");
 		return 2;
 	}
-	tr_err e = tr_node_new(&node, NULL);
+	tr_node_opts_t opts;
+	tr_node_opts_init(&opts);
+	if (getenv("TR_SPIN_US")) /* for tuning experiments */
+		opts.spin_us = atoi(getenv("TR_SPIN_US"));
+	tr_err e = tr_node_new(&node, &opts);
 	if (e)
 		die("tr_node_new", e);
 	e = tr_inbox_new(node, &inbox);
@@ -446,6 +466,8 @@ int main(int argc, char **argv)
 		if (!strcmp(argv[1], benches[i].name)) {
 			benches[i].fn();
 			fflush(stdout);
+			if (getenv("TR_BENCH_STATS"))
+				print_stats();
 			tr_inbox_destroy(inbox);
 			tr_node_destroy(node);
 			return 0;

@@ -635,7 +635,7 @@ static void handle_user(struct tr_sched *s, struct tr_actor *a, tr_msg_t *m)
 	        &a->st_received,
 	        atomic_load_explicit(&a->st_received, memory_order_relaxed) + 1,
 	        memory_order_relaxed);
-	atomic_fetch_add_explicit(&s->st_messages, 1, memory_order_relaxed);
+	TR__OWNER_ADD(s->st_messages, 1);
 	if (a->sops)
 		tr__server_dispatch(a, m);
 	else
@@ -652,8 +652,12 @@ void tr__run_actor(struct tr_sched *s, struct tr_actor *a)
 {
 	char reason[TR_REASON_MAX];
 	unsigned batch = a->node->batch;
+	/* An overloaded actor (senders may be paused on it) gets a longer,
+	 * still bounded, turn: draining it is what lets everyone go on. */
+	if (tr__mailbox_depth(a) > a->node->mb_low)
+		batch *= 8;
 	tr__tls_actor = a;
-	atomic_fetch_add_explicit(&s->st_turns, 1, memory_order_relaxed);
+	TR__OWNER_ADD(s->st_turns, 1);
 
 	/* 1. Signals first: move the inbox into the private queue, acting on
 	 *    signals as they come (a kill does not wait behind messages). */
@@ -666,15 +670,13 @@ void tr__run_actor(struct tr_sched *s, struct tr_actor *a)
 		if (m->kind < TR__SIG_FIRST) {
 			tr__pq_append(a, m);
 		} else if (tr__handle_signal(a, m, reason)) {
-			atomic_fetch_add_explicit(&a->popped, popped,
-			                          memory_order_relaxed);
+			TR__OWNER_ADD(a->popped, popped);
 			tr__actor_exit(a, reason);
 			tr__tls_actor = NULL;
 			return;
 		} else if (a->flags & TR__AF_STOP) {
 			/* A call continuation run by a signal stopped us. */
-			atomic_fetch_add_explicit(&a->popped, popped,
-			                          memory_order_relaxed);
+			TR__OWNER_ADD(a->popped, popped);
 			snprintf(reason, sizeof(reason), "%s",
 			         a->stop_reason ? a->stop_reason : TR_NORMAL);
 			tr__actor_exit(a, reason);
@@ -682,7 +684,7 @@ void tr__run_actor(struct tr_sched *s, struct tr_actor *a)
 			return;
 		}
 	}
-	atomic_fetch_add_explicit(&a->popped, popped, memory_order_relaxed);
+	TR__OWNER_ADD(a->popped, popped);
 	if (s->nob)
 		tr__outbox_flush(s); /* continuations may have sent */
 
@@ -712,12 +714,11 @@ void tr__run_actor(struct tr_sched *s, struct tr_actor *a)
 		}
 	}
 
-	/* 3. Wake senders we paused, then idle or back in the queue. The
-	 *    seq_cst store pairs with tr__mute_park() (see mute.c). */
+	/* 3. Wake senders we paused (if drained), then idle or back in the
+	 *    queue. */
 	atomic_store_explicit(&a->pq_pub, a->pq_len, memory_order_relaxed);
-	atomic_store(&a->popped,
-	             atomic_load_explicit(&a->popped, memory_order_relaxed));
-	tr__mute_release(a, false);
+	if (atomic_load_explicit(&a->muted_n, memory_order_relaxed))
+		tr__mute_release(a, false);
 	tr__actor_publish(a);
 	if (a->pq_head || !mb_try_idle(a))
 		tr__sched_requeue(s, a);

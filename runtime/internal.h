@@ -266,8 +266,18 @@ struct tr_node {
 
 /* ---- thread context ---------------------------------------------------- */
 
-extern _Thread_local struct tr_sched *tr__tls_sched;
-extern _Thread_local struct tr_actor *tr__tls_actor;
+/* initial-exec: libtroupe is linked, not dlopen()ed, so the cheap TLS
+ * model is safe and avoids a __tls_get_addr call per access. */
+#define TR__TLS _Thread_local __attribute__((tls_model("initial-exec")))
+extern TR__TLS struct tr_sched *tr__tls_sched;
+extern TR__TLS struct tr_actor *tr__tls_actor;
+
+/* Add to a counter only its owner thread writes (no locked instruction). */
+#define TR__OWNER_ADD(ctr, v)                                             \
+	atomic_store_explicit(                                            \
+	        &(ctr),                                                   \
+	        atomic_load_explicit(&(ctr), memory_order_relaxed) + (v), \
+	        memory_order_relaxed)
 
 static inline tr_pid_t tr__pid_of(const struct tr_actor *a)
 {

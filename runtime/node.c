@@ -15,8 +15,8 @@
 
 #include "runtime/internal.h"
 
-_Thread_local struct tr_sched *tr__tls_sched;
-_Thread_local struct tr_actor *tr__tls_actor;
+TR__TLS struct tr_sched *tr__tls_sched;
+TR__TLS struct tr_actor *tr__tls_actor;
 
 #define MAX_LOCAL_NODES 256
 
@@ -147,7 +147,7 @@ tr_err tr_node_new(tr_node_t **out, const tr_node_opts_t *opts_in)
 	}
 	n->nsched = opts.schedulers;
 	n->batch = opts.batch ? opts.batch : 128;
-	n->spin_us = opts.spin_us < 0 ? 20 : opts.spin_us;
+	n->spin_us = opts.spin_us < 0 ? 100 : opts.spin_us;
 	n->max_actors = opts.max_actors ? opts.max_actors : (1u << 24);
 	n->nchunks = (n->max_actors + TR__CHUNK_SLOTS - 1) / TR__CHUNK_SLOTS;
 	atomic_store(&n->next_ref, 1);
@@ -161,7 +161,7 @@ tr_err tr_node_new(tr_node_t **out, const tr_node_opts_t *opts_in)
 	pthread_mutex_init(&n->block_lock, NULL);
 	for (int i = 0; i < 64; i++)
 		pthread_mutex_init(&n->mute_lock[i], NULL);
-	n->mb_high = opts.mailbox_high ? opts.mailbox_high : 8192;
+	n->mb_high = opts.mailbox_high ? opts.mailbox_high : 4096;
 	n->mb_low = n->mb_high / 2;
 	e = tr__names_new(&n->names);
 	if (e)

@@ -36,11 +36,11 @@ typedef struct tr_node_opts {
 	uint32_t creation;
 	/* Most live actors at once; 0 = 2^24. At most 2^26. */
 	size_t max_actors;
-	/* Microseconds an idle scheduler polls before it sleeps; <0 = 20. */
+	/* Microseconds an idle scheduler polls before it sleeps; <0 = 100. */
 	int spin_us;
 	/* Mailbox depth above which a sending actor is paused after its
-	 * callback until the receiver drains to a quarter of it (tr_send()
-	 * itself never blocks); 0 = 16384. See docs/semantics.md. */
+	 * callback until the receiver drains to half of it (tr_send()
+	 * itself never blocks); 0 = 4096. See docs/semantics.md. */
 	unsigned mailbox_high;
 } tr_node_opts_t;
 
