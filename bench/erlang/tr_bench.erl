@@ -1,0 +1,159 @@
+%% bench/erlang/tr_bench.erl - the Erlang/OTP twin of bench/tr_bench.c.
+%%
+%%   erl -noshell +P 4000000 -pa DIR -s tr_bench main NAME
+%%
+%% Does the same work as the C benchmark of the same name and prints one
+%% line "VALUE <number> <unit>" (spawn_tree also "PEAK_RSS_MB <n>" first),
+%% then halts with status 0; a wrong result halts with status 1.
+-module(tr_bench).
+-export([main/1]).
+
+main([Name]) ->
+    try
+        run(Name),
+        halt(0)
+    catch C:R:S ->
+        io:format(standard_error, "tr_bench.erl: ~p:~p ~p~n", [C, R, S]),
+        halt(1)
+    end.
+
+now_s() -> erlang:monotonic_time(nanosecond) / 1.0e9.
+
+value(V, Unit) when is_float(V) -> io:format("VALUE ~.4f ~s~n", [V, Unit]);
+value(V, Unit) -> io:format("VALUE ~p ~s~n", [V, Unit]).
+
+check(true, _) -> ok;
+check(false, What) -> erlang:error({wrong_result, What}).
+
+%% spawn_flat: spawn 2^20 processes; each is sent go, replies, ends.
+%% The parent spawns in slices and keeps its queue off-heap, as the C side
+%% spawns 1,000 per turn.
+-define(FLAT_N, 1048576).
+run(spawn_flat) ->
+    Self = self(),
+    T0 = now_s(),
+    P = spawn_opt(fun() -> flat_parent(Self) end,
+                  [{message_queue_data, off_heap}]),
+    receive {result, P, N} -> check(N =:= ?FLAT_N, flat_count) end,
+    value(now_s() - T0, "s");
+
+%% spawn_tree: depth 20 (2^21 - 1 processes); leaves reply 1, parents
+%% reply the sum of their children plus 1.
+run(spawn_tree) ->
+    T0 = now_s(),
+    Root = spawn(fun tree/0),
+    Root ! {spread, 20, self()},
+    receive {result, N} -> check(N =:= 2097151, tree_sum) end,
+    T = now_s() - T0,
+    io:format("PEAK_RSS_MB ~.1f~n", [peak_rss_kb() / 1024]),
+    value(T, "s");
+
+%% mailbox: 20 senders x 1,000,000 messages to one off-heap receiver.
+run(mailbox) ->
+    Self = self(),
+    R = spawn_opt(fun() -> mb_receive(Self, 0) end,
+                  [{message_queue_data, off_heap}]),
+    Senders = [spawn(fun() -> receive go -> mb_send(R, 1000000) end end)
+               || _ <- lists:seq(1, 20)],
+    T0 = now_s(),
+    [S ! go || S <- Senders],
+    receive {result, N} -> check(N =:= 20000000, mailbox_count) end,
+    value(20000000 / (now_s() - T0), "msg/s");
+
+%% pingpong: 1,000,000 round trips between two processes.
+run(pingpong) ->
+    Self = self(),
+    Pong = spawn(fun pong/0),
+    Ping = spawn(fun() -> receive start -> ping(Pong, 1000000, Self) end end),
+    T0 = now_s(),
+    Ping ! start,
+    receive {result, done} -> ok end,
+    value(1000000 / (now_s() - T0), "rt/s");
+
+%% ring: 1,000 processes, a token makes 1,000,000 hops.
+run(ring) ->
+    Self = self(),
+    First = spawn(fun() -> receive {next, Next} -> ring(Next, Self) end end),
+    Last = lists:foldl(fun(_, Next) ->
+                               spawn(fun() -> ring(Next, Self) end)
+                       end, First, lists:seq(1, 999)),
+    First ! {next, Last},
+    T0 = now_s(),
+    Last ! {token, 1000000},
+    receive {result, ring_done} -> ok end,
+    value(1000000 / (now_s() - T0), "hops/s");
+
+%% idle_memory: bytes per idle process, 100,000 processes, measured as
+%% the growth of erlang:memory(processes); the list of pids is held by
+%% this process and is not counted (it is on this process's heap, which
+%% is measured before and after a GC).
+run(idle_memory) ->
+    garbage_collect(),
+    Before = erlang:memory(processes),
+    Pids = [spawn(fun() -> receive stop -> ok end end)
+            || _ <- lists:seq(1, 100000)],
+    garbage_collect(),
+    After = erlang:memory(processes),
+    {memory, Mine} = process_info(self(), memory),
+    check(length(Pids) =:= 100000, idle_count),
+    PerProc = (After - Before - Mine) / 100000,
+    value(PerProc, "B/actor");
+
+run(Other) ->
+    erlang:error({unknown_benchmark, Other}).
+
+flat_parent(Main) -> flat_spawn(Main, 0, 0).
+
+flat_spawn(Main, Spawned, Done) when Spawned < ?FLAT_N ->
+    Self = self(),
+    Slice = min(1000, ?FLAT_N - Spawned),
+    [begin
+         C = spawn(fun() -> receive go -> Self ! done end end),
+         C ! go
+     end || _ <- lists:seq(1, Slice)],
+    flat_spawn(Main, Spawned + Slice, flat_drain(Done));
+flat_spawn(Main, Spawned, Done) when Done < ?FLAT_N ->
+    receive done -> flat_spawn(Main, Spawned, Done + 1) end;
+flat_spawn(Main, _, Done) ->
+    Main ! {result, self(), Done}.
+
+flat_drain(Done) ->
+    receive done -> flat_drain(Done + 1) after 0 -> Done end.
+
+tree() ->
+    receive
+        {spread, 0, Parent} ->
+            Parent ! {result, 1};
+        {spread, N, Parent} ->
+            Self = self(),
+            [spawn(fun tree/0) ! {spread, N - 1, Self} || _ <- [1, 2]],
+            receive {result, A} ->
+                receive {result, B} -> Parent ! {result, A + B + 1} end
+            end
+    end.
+
+peak_rss_kb() ->
+    {ok, Bin} = file:read_file("/proc/self/status"),
+    [Line] = [L || L <- binary:split(Bin, <<"\n">>, [global]),
+                   binary:match(L, <<"VmHWM:">>) =/= nomatch],
+    [_, Kb | _] = binary:split(Line, [<<" ">>, <<"\t">>], [global, trim_all]),
+    binary_to_integer(Kb).
+
+mb_receive(Main, 20000000) -> Main ! {result, 20000000};
+mb_receive(Main, N) -> receive _ -> mb_receive(Main, N + 1) end.
+
+mb_send(_, 0) -> ok;
+mb_send(R, N) -> R ! m, mb_send(R, N - 1).
+
+pong() -> receive {ping, From} -> From ! pong, pong() end.
+
+ping(_, 0, Main) -> Main ! {result, done};
+ping(Pong, N, Main) ->
+    Pong ! {ping, self()},
+    receive pong -> ping(Pong, N - 1, Main) end.
+
+ring(Next, Main) ->
+    receive
+        {token, 0} -> Main ! {result, ring_done}, ring(Next, Main);
+        {token, N} -> Next ! {token, N - 1}, ring(Next, Main)
+    end.
