@@ -354,6 +354,7 @@ tr_err tr__sched_start(struct tr_node *node);
 void tr__sched_stop(struct tr_node *node);
 void tr__sched_wake(struct tr_node *node, struct tr_actor *a);
 void tr__sched_requeue(struct tr_sched *s, struct tr_actor *a);
+void tr__sched_wake_elsewhere(struct tr_node *node, struct tr_actor *a);
 uint32_t tr__sched_slot_get(struct tr_node *node, bool *fresh);
 void tr__sched_slot_put(struct tr_node *node, uint32_t index);
 

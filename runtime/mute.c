@@ -115,7 +115,7 @@ void tr__mute_release(struct tr_actor *r, bool all)
 	for (size_t i = 0; i < m->n; i++) {
 		struct tr_actor *s = tr__actor_get(r->node, m->v[i]);
 		if (s) {
-			tr__sched_wake(r->node, s);
+			tr__sched_wake_elsewhere(r->node, s);
 			tr__actor_put(s);
 		}
 	}

@@ -286,6 +286,26 @@ void tr__sched_wake(struct tr_node *n, struct tr_actor *a)
 	wake_one(n);
 }
 
+/* Wake a for another core: through the inject queue, which every
+ * scheduler polls, so an idle scheduler takes it rather than the caller's
+ * own (busy) one. Used to resume paused senders (mute.c): they should not
+ * land on the core of the receiver they were paused on. */
+void tr__sched_wake_elsewhere(struct tr_node *n, struct tr_actor *a)
+{
+	for (;;) {
+		pthread_mutex_lock(&n->inj_lock);
+		tr_err e = ring_push(&n->inj, &n->inj_head, &n->inj_len,
+		                     &n->inj_cap, a);
+		if (!e)
+			atomic_store(&n->inj_len_pub, n->inj_len);
+		pthread_mutex_unlock(&n->inj_lock);
+		if (!e)
+			break;
+		sched_yield();
+	}
+	wake_one(n);
+}
+
 /* Put an actor that still has messages at the back of the local queue. */
 void tr__sched_requeue(struct tr_sched *s, struct tr_actor *a)
 {
