@@ -379,16 +379,29 @@ void tr__actor_exit(struct tr_actor *a, const char *reason)
 
 void tr__actor_reap_all(struct tr_node *n)
 {
+	/* The threads are stopped. First every live actor stops being
+	 * reachable, so what a terminate callback sends finds a dead pid and
+	 * is freed at once; then the callbacks run; then everything is
+	 * drained and released. */
+	for (uint32_t i = 0; i < n->nslots; i++) {
+		struct tr_actor *a = slot_at(n, i);
+		if (a && atomic_load(&a->astate) == TR__A_ALIVE) {
+			a->flags |= TR__AF_REAP;
+			atomic_store(&a->astate, TR__A_EXITING);
+		}
+	}
+	for (uint32_t i = 0; i < n->nslots; i++) {
+		struct tr_actor *a = slot_at(n, i);
+		if (a && (a->flags & TR__AF_REAP)) {
+			tr__tls_actor = a;
+			call_terminate(a, TR_SHUTDOWN);
+			tr__tls_actor = NULL;
+		}
+	}
 	for (uint32_t i = 0; i < n->nslots; i++) {
 		struct tr_actor *a = slot_at(n, i);
 		if (!a || atomic_load(&a->astate) == TR__A_FREE)
 			continue;
-		if (atomic_load(&a->astate) == TR__A_ALIVE) {
-			tr__tls_actor = a;
-			atomic_store(&a->astate, TR__A_EXITING);
-			call_terminate(a, TR_SHUTDOWN);
-			tr__tls_actor = NULL;
-		}
 		tr_msg_t *m;
 		while ((m = mb_pop(a)))
 			tr_msg_free(m);
@@ -396,8 +409,8 @@ void tr__actor_reap_all(struct tr_node *n)
 			tr_msg_free(m);
 		tr__ptab_free(a->links);
 		tr__ptab_free(a->mons);
-		tr__ptab_free(a->calls);
-		a->links = a->mons = a->calls = NULL;
+		tr__calls_abort(a);
+		a->links = a->mons = NULL;
 		if (a->mutes) {
 			tr__free(*(void **)a->mutes); /* its pid vector */
 			tr__free(a->mutes);
@@ -407,6 +420,7 @@ void tr__actor_reap_all(struct tr_node *n)
 		/* a->name points into the name table, destroyed whole */
 		a->name = NULL;
 		a->stop_reason = NULL;
+		a->flags = 0;
 		atomic_store(&a->astate, TR__A_FREE);
 		atomic_store(&a->rc, 0);
 	}
@@ -478,11 +492,13 @@ tr_err tr__spawn(struct tr_node *n, const tr_behaviour_t *beh,
 	struct tr_actor *parent = tr__tls_actor;
 	if (!opts)
 		opts = &none;
+	if ((opts->link || opts->monitor) && !parent)
+		return TR_ESTATE; /* linking needs an actor to link to */
 	if (!n)
 		n = tr_node_current();
 	if (!n || !beh || (!sops && !beh->receive))
 		return TR_EINVAL;
-	if ((opts->link || opts->monitor) && (!parent || parent->node != n))
+	if ((opts->link || opts->monitor) && parent->node != n)
 		return TR_ESTATE;
 	if (opts->name &&
 	    (!*opts->name || strnlen(opts->name, TR_NAME_MAX) >= TR_NAME_MAX))

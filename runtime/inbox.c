@@ -158,7 +158,8 @@ tr_err tr_inbox_receive_match(tr_inbox_t *ib, uint64_t timeout_ms,
 			tr_msg_t *next = (tr_msg_t *)atomic_load_explicit(
 			        &m->mn.next, memory_order_relaxed);
 			if (prev)
-				atomic_store_explicit(&prev->mn.next, &next->mn,
+				atomic_store_explicit(&prev->mn.next,
+				                      next ? &next->mn : NULL,
 				                      memory_order_relaxed);
 			else
 				ib->head = next;

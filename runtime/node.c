@@ -200,8 +200,10 @@ void tr_node_destroy(tr_node_t *n)
 	atomic_store(&n->stopping, true);
 	tr__timers_stop(n);
 	tr__sched_stop(n);
-	index_del(n);
+	/* Still indexed while terminate callbacks run: what they send to
+	 * the node's own (now unreachable) actors is dropped, not refused. */
 	tr__actor_reap_all(n);
+	index_del(n);
 	tr__names_destroy(n->names);
 	tr__msg_blocks_release(n);
 	for (size_t i = 0; i < n->nchunks; i++)

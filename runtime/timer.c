@@ -107,7 +107,9 @@ static void *timer_main(void *arg)
 			pthread_cond_timedwait(&t->cond, &t->lock, &ts);
 			continue;
 		}
-		struct tentry *due = NULL;
+		/* Due entries, in deadline order (a FIFO list threaded
+		 * through hidx, unused once out of the heap). */
+		struct tentry *due = NULL, *last = NULL;
 		while (t->n && t->heap[0]->deadline <= now) {
 			struct tentry *e = t->heap[0];
 			heap_remove(t, 0);
@@ -115,8 +117,12 @@ static void *timer_main(void *arg)
 			        tr__ptab_get(t->index, id_key(e->id));
 			if (pe)
 				tr__ptab_del(t->index, pe);
-			e->hidx = (size_t)due; /* reuse as a list link */
-			due = e;
+			e->hidx = 0;
+			if (last)
+				last->hidx = (size_t)e;
+			else
+				due = e;
+			last = e;
 		}
 		pthread_mutex_unlock(&t->lock);
 		while (due) {

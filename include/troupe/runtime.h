@@ -59,8 +59,10 @@ TR_API tr_err tr_node_new(tr_node_t **out, const tr_node_opts_t *opts);
 /**
  * tr_node_destroy() - stop the node: its schedulers and timers stop, every
  * actor still alive gets its terminate callback with reason "shutdown" (no
- * links or monitors fire), and all memory is released. Inboxes on the node
- * must be destroyed first. NULL is a no-op.
+ * links or monitors fire; what terminate sends to the node's actors is
+ * dropped), and all memory is released. Inboxes on the node must be
+ * destroyed first, and no other thread may still be using the node or
+ * sending to its pids. NULL is a no-op.
  * Thread: any thread but the node's own schedulers.
  */
 TR_API void tr_node_destroy(tr_node_t *node);

@@ -19,8 +19,7 @@ static void quiet_receive(void *state, tr_msg_t *m)
 	(void)m;
 }
 
-static const tr_behaviour_t quiet = {.name = "quiet",
-				     .receive = quiet_receive};
+static const tr_behaviour_t quiet = {.name = "quiet", .receive = quiet_receive};
 
 static tr_err init_alloc(void **state, void *arg)
 {
@@ -36,9 +35,9 @@ static void term_free(void *state, const char *reason)
 }
 
 static const tr_behaviour_t with_state = {.name = "with_state",
-					  .init = init_alloc,
-					  .receive = quiet_receive,
-					  .terminate = term_free};
+                                          .init = init_alloc,
+                                          .receive = quiet_receive,
+                                          .terminate = term_free};
 
 Test(alloc, message_building_fails_cleanly_at_every_allocation)
 {
@@ -55,8 +54,9 @@ Test(alloc, message_building_fails_cleanly_at_every_allocation)
 			size_t before = tr_msg_count(m);
 			e = tr_msg_add_str(m, big);
 			if (e == TR_ENOMEM)
-				cr_assert_eq(tr_msg_count(m), before,
-					     "a failed add changed the message");
+				cr_assert_eq(
+				        tr_msg_count(m), before,
+				        "a failed add changed the message");
 		}
 		tr__alloc_fail_after(-1);
 		if (e == TR_OK) {
@@ -112,7 +112,7 @@ Test(alloc, spawn_fails_cleanly_and_counts_only_real_actors)
 		so.name = name;
 		tr__alloc_fail_after(n % 4);
 		tr_err e = tr_spawn_opt(node, n % 2 ? &with_state : &quiet,
-					NULL, &so, &pid, NULL);
+		                        NULL, &so, &pid, NULL);
 		tr__alloc_fail_after(-1);
 		if (e == TR_OK) {
 			ok++;
@@ -123,7 +123,7 @@ Test(alloc, spawn_fails_cleanly_and_counts_only_real_actors)
 		} else {
 			cr_assert_eq(e, TR_ENOMEM, "got %s", tr_err_name(e));
 			cr_assert_eq(tr_whereis(node, name, NULL), TR_ENOENT,
-				     "a failed spawn left its name behind");
+			             "a failed spawn left its name behind");
 			failures++;
 		}
 	}
