@@ -114,7 +114,7 @@ enum tr__astate {
 #define TR__AF_STOP      0x02 /* exit after this callback (stop_reason) */
 #define TR__AF_INBOX     0x04
 #define TR__AF_MUTE      0x10 /* mute_on is set */
-#define TR__AF_REAP 0x20 /* alive when the node stopped */
+#define TR__AF_REAP      0x20 /* alive when the node stopped */
 
 #define TR__EMPTY_BIT ((uintptr_t)1)
 
