@@ -6,7 +6,7 @@
 #
 # ratio > 1 means troupe is better (for times and sizes erlang/troupe, for
 # rates troupe/erlang). BENCH_REPEAT=N runs each side N times and keeps the
-# median. Exits non-zero if any side failed.
+# median, alternating the two sides. Exits non-zero if any side failed.
 set -u
 build=${1:?usage: run_bench.sh BUILD_DIR [NAME...]}
 shift
@@ -25,21 +25,17 @@ ebin=$build/bench/ebin
 mkdir -p "$ebin"
 erlc -o "$ebin" "$here/erlang/tr_bench.erl" || exit 2
 
-median() { sort -g | awk '{v[NR]=$1} END {if (NR) print v[int((NR+1)/2)]}'; }
 
-# run_side CMD...: prints "value unit peak_rss_mb" (median value).
-run_side() {
-	local vals=() unit="" rss="" out
-	for ((i = 0; i < repeat; i++)); do
-		out=$("$@" 2>/dev/null) || return 1
-		local line
-		line=$(grep '^VALUE ' <<<"$out") || return 1
-		vals+=("$(awk '{print $2}' <<<"$line")")
-		unit=$(awk '{print $3}' <<<"$line")
-		rss=$(grep '^PEAK_RSS_MB ' <<<"$out" | awk '{print $2}')
-	done
-	echo "$(printf '%s\n' "${vals[@]}" | median) $unit ${rss:-}"
+# run_once CMD...: prints "value unit peak_rss_mb" of one run.
+run_once() {
+	local out line
+	out=$("$@" 2>/dev/null) || return 1
+	line=$(grep '^VALUE ' <<<"$out") || return 1
+	echo "$(awk '{print $2, $3}' <<<"$line") $(grep '^PEAK_RSS_MB ' <<<"$out" | awk '{print $2}')"
 }
+
+# med FILE: the median line of "value unit rss" lines (by value).
+med() { sort -g "$1" | awk '{l[NR]=$0} END {if (NR) print l[int((NR+1)/2)]}'; }
 
 ratio() { # value_troupe value_erlang unit
 	awk -v t="$1" -v e="$2" -v u="$3" 'BEGIN {
@@ -51,11 +47,23 @@ ratio() { # value_troupe value_erlang unit
 fmt() { awk -v v="$1" 'BEGIN { if (v >= 1000) printf "%.0f", v; else printf "%.4g", v }'; }
 
 failed=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
 for name in "${names[@]}"; do
-	t=$(run_side "$tr_bench" "$name") || t=""
-	e=$(run_side erl -noshell +P 4000000 -pa "$ebin" -s tr_bench main "$name") || e=""
-	if [ -z "$t" ] || [ -z "$e" ]; then
-		echo "run_bench: $name failed on the ${t:+erlang}${t:-troupe} side" >&2
+	: >"$tmp/t"
+	: >"$tmp/e"
+	ok=1
+	# Alternate the two sides so both meet the same machine states (this
+	# kind of VM switches between a fast and a slow mode for cross-core
+	# traffic; see docs/benchmarks.md).
+	for ((i = 0; i < repeat; i++)); do
+		run_once "$tr_bench" "$name" >>"$tmp/t" || ok=0
+		run_once erl -noshell +P 4000000 -pa "$ebin" -s tr_bench main "$name" >>"$tmp/e" || ok=0
+	done
+	t=$(med "$tmp/t")
+	e=$(med "$tmp/e")
+	if [ $ok = 0 ] || [ -z "$t" ] || [ -z "$e" ]; then
+		echo "run_bench: $name failed" >&2
 		echo "RESULT $name troupe=${t%% *} erlang=${e%% *} unit=? ratio=nan"
 		failed=1
 		continue

@@ -455,6 +455,8 @@ int main(int argc, char **argv)
 	tr_node_opts_init(&opts);
 	if (getenv("TR_SPIN_US")) /* for tuning experiments */
 		opts.spin_us = atoi(getenv("TR_SPIN_US"));
+	if (getenv("TR_SCHEDULERS"))
+		opts.schedulers = (unsigned)atoi(getenv("TR_SCHEDULERS"));
 	tr_err e = tr_node_new(&node, &opts);
 	if (e)
 		die("tr_node_new", e);

@@ -196,8 +196,7 @@ static tr_err control(tr_inbox_t *ib, uint8_t kind, tr_pid_t pid, tr_ref_t ref)
 	tr_err e = tr__msg_alloc(kind, 0, &m);
 	if (e)
 		return e;
-	m->from = ib->pid;
-	m->target = pid;
+	m->from = pid; /* for inbox control signals: the other party */
 	m->ref = ref;
 	tr__deliver(ib->node, ib->pid, m);
 	return TR_OK;

@@ -59,8 +59,8 @@ enum {
 	TR__SIG_DOWN,          /* payload ["DOWN", ref, pid, reason] */
 	TR__SIG_RTIMEOUT,      /* aux = receive-timeout generation */
 	TR__SIG_CALL_TIMEOUT,  /* ref = call ref */
-	TR__SIG_INBOX_LINK,    /* inbox control: link to from-field pid */
-	TR__SIG_INBOX_MONITOR, /* inbox control: monitor target pid, ref */
+	TR__SIG_INBOX_LINK,    /* inbox control: record a link to `from` */
+	TR__SIG_INBOX_MONITOR, /* inbox control: record monitor ref of `from` */
 	TR__SIG_STOP,          /* payload ["EXIT", from, reason]: untrappable
 	                        * exit with that reason (inbox teardown) */
 };
@@ -71,9 +71,9 @@ enum {
 
 /* Messages whose header plus payload fit in one block come from the
  * per-scheduler block cache (runtime/msg.c). */
-#define TR__MSG_BLOCK 192
+#define TR__MSG_BLOCK 128 /* two cache lines, 64-byte aligned */
 
-struct tr_msg {
+struct tr_msg { /* 88 bytes: a small message fits one 128-byte block */
 	struct tr_mnode mn; /* mailbox link; must be first */
 	uint8_t kind;
 	uint8_t flags;
@@ -83,11 +83,11 @@ struct tr_msg {
 	uint32_t count;   /* array elements, tag included */
 	tr_pid_t from;
 	tr_ref_t ref;
-	tr_pid_t target; /* signals: the other party (monitor target) */
 	uint64_t aux;
 	uint8_t *data; /* msgpack array: tag, fields; = inl until grown */
 	uint8_t inl[]; /* initial payload storage */
 };
+_Static_assert(sizeof(struct tr_msg) <= 88, "message header grew");
 
 tr_err tr__msg_alloc(uint8_t kind, size_t cap, tr_msg_t **out);
 /* A message whose payload is ["EXIT", from, reason] / ["DOWN", ref, pid,

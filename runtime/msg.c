@@ -15,6 +15,7 @@
  */
 #include <msgpack.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "runtime/internal.h"
@@ -58,7 +59,9 @@ static void *block_get(void)
 			return b;
 		}
 	}
-	return tr__malloc(TR__MSG_BLOCK);
+	if (tr__alloc_fault())
+		return NULL;
+	return aligned_alloc(64, TR__MSG_BLOCK); /* freed with free() too */
 }
 
 static void block_put(void *b)

@@ -210,7 +210,7 @@ bool tr__handle_signal(struct tr_actor *a, tr_msg_t *m, char *reason_buf)
 		return false;
 	case TR__SIG_INBOX_LINK:
 		/* The inbox's thread already sent LINK; record our side. */
-		if (tr__ptab_put(&a->links, m->target, &e, &existed) == TR_OK &&
+		if (tr__ptab_put(&a->links, m->from, &e, &existed) == TR_OK &&
 		    !existed)
 			e->aux = 0;
 		break;
@@ -218,7 +218,7 @@ bool tr__handle_signal(struct tr_actor *a, tr_msg_t *m, char *reason_buf)
 		/* Likewise MONITOR; recorded so our exit demonitors it. */
 		if (tr__ptab_put(&a->mons, tr__key_ref(m->ref), &e, &existed) ==
 		    TR_OK) {
-			e->pid = m->target;
+			e->pid = m->from;
 			e->flags = TR__MON_WATCHING;
 		}
 		break;
