@@ -107,9 +107,24 @@ static struct tr_actor *ring_pop(struct tr_actor **buf, size_t *head,
 
 static void wake_one(struct tr_node *n);
 
-/* Push a to s's queue. Allocation failure here would lose a wake-up, so
- * it falls back to the inject queue, and as a last resort spins until
- * memory is available: a runnable actor is never dropped. */
+/* Push a to the node's inject queue. If the ring cannot grow (out of
+ * memory), retry until it can: a runnable actor is never dropped. */
+static void inject_push(struct tr_node *n, struct tr_actor *a)
+{
+	for (;;) {
+		pthread_mutex_lock(&n->inj_lock);
+		tr_err e = ring_push(&n->inj, &n->inj_head, &n->inj_len,
+		                     &n->inj_cap, a);
+		if (!e)
+			atomic_store(&n->inj_len_pub, n->inj_len);
+		pthread_mutex_unlock(&n->inj_lock);
+		if (!e)
+			return;
+		sched_yield();
+	}
+}
+
+/* Push a to s's queue; if that ring cannot grow, to the inject queue. */
 static void q_push(struct tr_sched *s, struct tr_actor *a, bool front)
 {
 	pthread_mutex_lock(&s->lock);
@@ -119,20 +134,8 @@ static void q_push(struct tr_sched *s, struct tr_actor *a, bool front)
 	if (!e)
 		atomic_store(&s->qlen_pub, s->qlen);
 	pthread_mutex_unlock(&s->lock);
-	if (e) {
-		struct tr_node *n = s->node;
-		for (;;) {
-			pthread_mutex_lock(&n->inj_lock);
-			e = ring_push(&n->inj, &n->inj_head, &n->inj_len,
-			              &n->inj_cap, a);
-			if (!e)
-				atomic_store(&n->inj_len_pub, n->inj_len);
-			pthread_mutex_unlock(&n->inj_lock);
-			if (!e)
-				break;
-			sched_yield();
-		}
-	}
+	if (e)
+		inject_push(s->node, a);
 }
 
 static struct tr_actor *q_pop(struct tr_sched *s, bool back)
@@ -272,17 +275,7 @@ void tr__sched_wake(struct tr_node *n, struct tr_actor *a)
 		}
 		return;
 	}
-	for (;;) {
-		pthread_mutex_lock(&n->inj_lock);
-		tr_err e = ring_push(&n->inj, &n->inj_head, &n->inj_len,
-		                     &n->inj_cap, a);
-		if (!e)
-			atomic_store(&n->inj_len_pub, n->inj_len);
-		pthread_mutex_unlock(&n->inj_lock);
-		if (!e)
-			break;
-		sched_yield(); /* out of memory: a wake-up is never lost */
-	}
+	inject_push(n, a);
 	wake_one(n);
 }
 
@@ -292,17 +285,7 @@ void tr__sched_wake(struct tr_node *n, struct tr_actor *a)
  * land on the core of the receiver they were paused on. */
 void tr__sched_wake_elsewhere(struct tr_node *n, struct tr_actor *a)
 {
-	for (;;) {
-		pthread_mutex_lock(&n->inj_lock);
-		tr_err e = ring_push(&n->inj, &n->inj_head, &n->inj_len,
-		                     &n->inj_cap, a);
-		if (!e)
-			atomic_store(&n->inj_len_pub, n->inj_len);
-		pthread_mutex_unlock(&n->inj_lock);
-		if (!e)
-			break;
-		sched_yield();
-	}
+	inject_push(n, a);
 	wake_one(n);
 }
 
