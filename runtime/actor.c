@@ -64,8 +64,8 @@ static bool mb_push(struct tr_actor *a, tr_msg_t *m, uint64_t *depth_out)
 	m->flags |= TR__MSGF_SENT;
 	uintptr_t prev = atomic_exchange_explicit(&a->head, (uintptr_t)&m->mn,
 	                                          memory_order_acq_rel);
-	uint64_t enq =
-	        atomic_fetch_add_explicit(&a->enq, 1, memory_order_relaxed);
+	/* seq_cst: pairs with the receiver's parked flag (mute.c) */
+	uint64_t enq = atomic_fetch_add(&a->enq, 1);
 	struct tr_mnode *p = (struct tr_mnode *)(prev & ~TR__EMPTY_BIT);
 	atomic_store_explicit(&p->next, &m->mn, memory_order_release);
 	/* High-water mark, approximate and cheap: only on new peaks. */
@@ -210,9 +210,8 @@ static void push_chain(struct tr_node *n, struct tr_actor *a, tr_msg_t *head,
 	atomic_store_explicit(&tail->mn.next, NULL, memory_order_relaxed);
 	uintptr_t prev = atomic_exchange_explicit(
 	        &a->head, (uintptr_t)&tail->mn, memory_order_acq_rel);
-	uint64_t enq = atomic_fetch_add_explicit(&a->enq, count,
-	                                         memory_order_relaxed) +
-	               count;
+	/* seq_cst: pairs with the receiver's parked flag (mute.c) */
+	uint64_t enq = atomic_fetch_add(&a->enq, count) + count;
 	atomic_store_explicit(
 	        &((struct tr_mnode *)(prev & ~TR__EMPTY_BIT))->next, &head->mn,
 	        memory_order_release);
@@ -458,6 +457,7 @@ static void init_slot(struct tr_actor *a, struct tr_node *n, uint32_t idx,
 	a->rt_gen = 0;
 	a->rt_timer = 0;
 	atomic_store_explicit(&a->muted_n, 0, memory_order_relaxed);
+	atomic_store_explicit(&a->parked, 0, memory_order_relaxed);
 	a->mutes = NULL;
 	a->mute_r = NULL;
 	a->mute_id = 0;

@@ -63,6 +63,7 @@ enum {
 	TR__SIG_INBOX_MONITOR, /* inbox control: record monitor ref of `from` */
 	TR__SIG_STOP,          /* payload ["EXIT", from, reason]: untrappable
 	                        * exit with that reason (inbox teardown) */
+	TR__SIG_MUTE_CHECK,    /* a sender paused on us (mute.c) */
 };
 
 #define TR__MSGF_LINKED 0x01 /* exit signal caused by a link */
@@ -157,6 +158,7 @@ struct tr_actor {
 	_Atomic uint32_t st_trap;
 	/* -- back-pressure (see mute.c) -- */
 	_Atomic uint32_t muted_n; /* senders paused on us */
+	_Atomic uint32_t parked;  /* we are paused on a receiver */
 	struct tr_mutes *mutes;   /* guarded by the node's mute stripe */
 	struct tr_actor *mute_r;  /* owner: pause on this receiver ... */
 	uint64_t mute_id;         /* ... if it still has this id */

@@ -10,16 +10,26 @@
  * counterpart of a BEAM process suspended on a busy distribution port;
  * it keeps memory bounded when producers outrun a consumer.
  *
- * No deadlock: an actor whose own mailbox is deeper than mb_low is never
- * muted, so the actor a sender waits on is always loaded, never muted,
- * hence runnable, hence draining. Plain threads and inboxes are never
- * muted.
+ * No deadlock. Two rules:
+ *   - an actor whose own mailbox is deeper than mb_low does not pause;
+ *   - an actor never pauses on a receiver that is itself paused. The
+ *     pausing actor sets its `parked` flag and then re-reads its own depth;
+ *     a sender pushes (a sequentially consistent increment of the push
+ *     counter) and then reads the receiver's flag, so a receiver cannot
+ *     pause unseen after a sender decided to pause on it.
+ * Every member of a cycle of paused actors would be paused, and the last
+ * one to pause would have paused on one already paused: refused. So there
+ * is no cycle, and the actor at the end of every chain runs and drains.
+ * A pausing actor also first wakes every sender paused on itself.
  *
- * No lost wake-up: the sender increments the receiver's muted_n and then
- * re-reads the receiver's depth; the receiver publishes its depth and then
- * reads muted_n (all sequentially consistent). Either the sender sees the
- * drained mailbox and does not pause, or the receiver sees muted_n and
- * releases the list under the stripe lock.
+ * No lost wake-up: a sender registers itself under the stripe lock only
+ * while the receiver still looks loaded, and then pushes a MUTE_CHECK
+ * signal into the receiver's mailbox. The push happens after the
+ * registration, and the receiver's pop of it acquires what was written
+ * before, so the turn that pops it sees muted_n > 0; from then on the
+ * receiver checks at the end of every turn, and a receiver above the low
+ * mark still has messages, hence more turns, until it releases. The hot
+ * path pays one relaxed load per turn and no fence.
  */
 #include "runtime/internal.h"
 
@@ -66,6 +76,21 @@ bool tr__mute_park(struct tr_actor *s)
 	struct tr_actor *r = tr__actor_get(n, rp);
 	if (!r)
 		return false;
+	atomic_store(&s->parked, 1);
+	if (tr__mailbox_depth(s) > n->mb_low || atomic_load(&r->parked)) {
+		/* loaded ourselves, or the receiver is paused: run on */
+		atomic_store(&s->parked, 0);
+		tr__actor_put(r);
+		return false;
+	}
+	tr_msg_t *sig;
+	if (tr__msg_alloc(TR__SIG_MUTE_CHECK, 0, &sig)) {
+		/* cannot tell the receiver: do not pause */
+		atomic_store(&s->parked, 0);
+		tr__actor_put(r);
+		return false;
+	}
+	sig->from = tr__pid_of(s);
 	bool parked = false;
 	pthread_mutex_t *l = stripe(r);
 	pthread_mutex_lock(l);
@@ -82,17 +107,21 @@ bool tr__mute_park(struct tr_actor *s)
 			m->cap = nc;
 		}
 	}
-	if (m && m->n < m->cap) {
+	if (m && m->n < m->cap && tr__mailbox_depth(r) > n->mb_low &&
+	    atomic_load(&r->astate) == TR__A_ALIVE) {
+		m->v[m->n++] = tr__pid_of(s);
 		atomic_fetch_add(&r->muted_n, 1);
-		if (tr__mailbox_depth(r) > n->mb_low &&
-		    atomic_load(&r->astate) == TR__A_ALIVE) {
-			m->v[m->n++] = tr__pid_of(s);
-			parked = true;
-		} else {
-			atomic_fetch_sub(&r->muted_n, 1);
-		}
+		parked = true;
 	}
 	pthread_mutex_unlock(l);
+	if (parked) {
+		/* after the registration: its pop shows it to the receiver */
+		tr__deliver(n, rp, sig);
+		tr__mute_release(s, true); /* nobody waits on a paused actor */
+	} else {
+		tr_msg_free(sig);
+		atomic_store(&s->parked, 0);
+	}
 	tr__actor_put(r);
 	return parked;
 }
@@ -115,6 +144,7 @@ void tr__mute_release(struct tr_actor *r, bool all)
 	for (size_t i = 0; i < m->n; i++) {
 		struct tr_actor *s = tr__actor_get(r->node, m->v[i]);
 		if (s) {
+			atomic_store(&s->parked, 0);
 			tr__sched_wake_elsewhere(r->node, s);
 			tr__actor_put(s);
 		}

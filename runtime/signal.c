@@ -161,6 +161,8 @@ bool tr__handle_signal(struct tr_actor *a, tr_msg_t *m, char *reason_buf)
 		break;
 	case TR__SIG_EXIT:
 		return exit_signal(a, m, reason_buf);
+	case TR__SIG_MUTE_CHECK:
+		break; /* its arrival is the point: the turn's end checks */
 	case TR__SIG_STOP:
 		tr__msg_reason(m, reason_buf, TR_REASON_MAX);
 		tr_msg_free(m);

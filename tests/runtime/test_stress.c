@@ -232,3 +232,55 @@ Test(stress, ten_thousand_monitors_each_fire_once)
 	sync_with(spawn_puppet());
 	cr_assert_eq(w.downs, w.n);
 }
+
+/* ---- back-pressure in a cycle: A floods B, B floods C, C floods A ------ */
+
+struct cyc {
+	tr_pid_t next; /* laps are reported to the inbox */
+};
+
+static void cyc_receive(void *state, tr_msg_t *m)
+{
+	struct cyc *c = state;
+	int64_t hops;
+	tr_msg_get_int(m, 0, &hops);
+	if (hops == 0) {
+		tr_send(me, mk("lap"));
+		return;
+	}
+	/* each message becomes two for a while: every mailbox of the cycle
+	 * climbs over the back-pressure threshold */
+	for (int i = 0; i < (hops > 3 ? 2 : 1); i++)
+		tr_send(c->next, mk_int("h", hops - 1));
+}
+
+static const tr_behaviour_t cyc_b = {.name = "cyc", .receive = cyc_receive};
+
+Test(stress, back_pressure_in_a_cycle_does_not_deadlock)
+{
+	static struct cyc c[3];
+	tr_pid_t p[3];
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(tr_spawn(node, &cyc_b, &c[i], &p[i]), TR_OK);
+	for (int i = 0; i < 3; i++)
+		c[i].next = p[(i + 1) % 3];
+	int seeds = scale(6000);
+	for (int i = 0; i < seeds; i++)
+		tr_send(p[i % 3], mk_int("h", 6));
+	/* hops 6,5,4 double: 8 laps per seed */
+	for (int64_t i = 0; i < (int64_t)seeds * 8; i++) {
+		tr_msg_t *m;
+		cr_assert_eq(tr_inbox_receive(inbox, 60000, &m), TR_OK,
+		             "stuck after %lld laps", (long long)i);
+		tr_msg_free(m);
+	}
+	size_t peak = 0;
+	for (int i = 0; i < 3; i++) {
+		tr_actor_info_t info;
+		cr_assert_eq(tr_actor_info(node, p[i], &info), TR_OK);
+		if (info.mailbox_peak > peak)
+			peak = info.mailbox_peak;
+	}
+	cr_assert_gt(peak, 4096, "never loaded enough to pause (peak %zu)",
+	             peak);
+}

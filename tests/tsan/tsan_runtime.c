@@ -511,6 +511,41 @@ static bool two_nodes(void)
 	return true;
 }
 
+/* ---- 9. back-pressure in a cycle of three flooding actors -------------- */
+
+static void cyc_receive(void *state, tr_msg_t *m)
+{
+	tr_pid_t next = *(tr_pid_t *)state;
+	int64_t hops;
+	tr_msg_get_int(m, 0, &hops);
+	if (hops == 0) {
+		tr_send(me, mk("lap"));
+		return;
+	}
+	for (int i = 0; i < (hops > 3 ? 2 : 1); i++)
+		tr_send(next, mk_int("h", hops - 1));
+}
+
+static const tr_behaviour_t cyc_b = {.name = "cyc", .receive = cyc_receive};
+
+static bool mute_cycle(void)
+{
+	static tr_pid_t next[3];
+	tr_pid_t p[3];
+	for (int i = 0; i < 3; i++)
+		CHECK(tr_spawn(node, &cyc_b, &next[i], &p[i]) == TR_OK);
+	for (int i = 0; i < 3; i++)
+		next[i] = p[(i + 1) % 3];
+	for (int i = 0; i < 6000; i++)
+		tr_send(p[i % 3], mk_int("h", 6));
+	for (int i = 0; i < 6000 * 8; i++) {
+		tr_msg_t *m = wait_tag("lap");
+		CHECK(m);
+		tr_msg_free(m);
+	}
+	return true;
+}
+
 int main(void)
 {
 	static const struct {
@@ -525,6 +560,7 @@ int main(void)
 	        {"timers_from_threads", timers},
 	        {"names_raced_by_threads", names},
 	        {"two_nodes", two_nodes},
+	        {"back_pressure_cycle", mute_cycle},
 	};
 	size_t n = sizeof(scenarios) / sizeof(scenarios[0]);
 	tr_node_opts_t o;
