@@ -218,8 +218,27 @@ tr_err tr__mp_validate(const uint8_t *p, size_t n, unsigned max_depth,
 
 size_t tr__mp_size(const uint8_t *p, size_t n)
 {
-	size_t u = 0;
-	if (validate(p, n, TR_MSG_MAX_DEPTH + 1, &u))
+	/* The bytes were validated when they entered a message: scalars and
+	 * byte strings are sized from their head alone; only containers are
+	 * walked. */
+	struct tr_mp_head h;
+	if (tr__mp_head(p, n, &h))
 		return n;
-	return u;
+	switch (h.type) {
+	case TR_T_ARRAY:
+	case TR_T_MAP: {
+		size_t u = 0;
+		if (validate(p, n, TR_MSG_MAX_DEPTH + 1, &u))
+			return n;
+		return u;
+	}
+	case TR_T_STR:
+	case TR_T_BIN:
+	case TR_T_EXT:
+	case TR_T_PID:
+	case TR_T_REF:
+		return h.hlen + h.len <= n ? h.hlen + h.len : n;
+	default:
+		return h.hlen;
+	}
 }
