@@ -777,7 +777,9 @@ tr_pid_t tr_self(void)
 
 static tr_err send_kind(tr_pid_t to, tr_msg_t *msg, uint8_t kind)
 {
-	if (!msg || tr_pid_is_none(to))
+	/* SENT: this message is already on its way (a double send would
+	 * link it into two mailboxes). */
+	if (!msg || tr_pid_is_none(to) || (msg->flags & TR__MSGF_SENT))
 		return TR_EINVAL;
 	struct tr_actor *self = tr__tls_actor;
 	msg->kind = kind;

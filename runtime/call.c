@@ -48,6 +48,7 @@ bool tr__call_dispatch(struct tr_actor *a, tr_msg_t *m)
 	switch (m->kind) {
 	case TR_MSG_REPLY:
 		end_call(a, e, &p, true);
+		m->flags &= (uint8_t)~TR__MSGF_SENT; /* the callback's now */
 		p.fn(a->state, TR_OK, m, NULL, p.ctx);
 		return true;
 	case TR__SIG_DOWN:
@@ -85,7 +86,7 @@ tr_err tr_call_async(tr_pid_t to, tr_msg_t *req, uint64_t timeout_ms,
 	struct tr_actor *a = tr__tls_actor;
 	if (!a)
 		return TR_ESTATE;
-	if (!req || !fn || tr_pid_is_none(to))
+	if (!req || !fn || tr_pid_is_none(to) || (req->flags & TR__MSGF_SENT))
 		return TR_EINVAL;
 	struct pending *p = tr__calloc(1, sizeof(*p));
 	if (!p)
@@ -148,7 +149,8 @@ tr_err tr_msg_from(const tr_msg_t *call, tr_from_t *out)
 
 tr_err tr_reply(const tr_from_t *from, tr_msg_t *reply)
 {
-	if (!from || !reply || tr_pid_is_none(from->pid))
+	if (!from || !reply || tr_pid_is_none(from->pid) ||
+	    (reply->flags & TR__MSGF_SENT))
 		return TR_EINVAL;
 	struct tr_actor *a = tr__tls_actor;
 	reply->kind = TR_MSG_REPLY;
@@ -175,7 +177,8 @@ tr_err tr_call(tr_node_t *node, tr_pid_t to, tr_msg_t *req, uint64_t timeout_ms,
 {
 	if (tr__tls_actor)
 		return TR_ESTATE;
-	if (!req || !reply || tr_pid_is_none(to))
+	if (!req || !reply || tr_pid_is_none(to) ||
+	    (req->flags & TR__MSGF_SENT))
 		return TR_EINVAL;
 	if (!node)
 		node = tr__node_by_id(to.node);

@@ -650,6 +650,7 @@ tr_err tr_msg_keep(tr_msg_t *msg)
 	if (!a || !msg || a->current != msg)
 		return TR_ESTATE;
 	a->current = NULL; /* the runtime will not free it */
+	msg->flags &= (uint8_t)~TR__MSGF_SENT; /* the keeper may send it on */
 	return TR_OK;
 }
 

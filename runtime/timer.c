@@ -276,14 +276,17 @@ tr_err tr_send_after(tr_node_t *node, tr_pid_t to, tr_msg_t *msg, uint64_t ms,
 {
 	if (!node)
 		node = tr_node_current();
-	if (!node || !msg || tr_pid_is_none(to))
+	if (!node || !msg || tr_pid_is_none(to) || (msg->flags & TR__MSGF_SENT))
 		return TR_EINVAL;
 	struct tr_actor *self = tr__tls_actor;
 	msg->kind = TR_MSG_PLAIN;
 	msg->from = self ? tr__pid_of(self) : TR_PID_NONE;
 	uint64_t id;
+	msg->flags |= TR__MSGF_SENT; /* owned by the timer from here */
 	tr_err e = tr__timer_arm(node, to, msg, ms, &id);
-	if (!e && timer)
+	if (e)
+		msg->flags &= (uint8_t)~TR__MSGF_SENT;
+	else if (timer)
 		timer->id = id;
 	return e;
 }

@@ -17,10 +17,11 @@
  *
  * Ownership: tr_msg_new() gives the caller a message; a successful send
  * hands it to the runtime (rule 1 of docs/architecture.md); on error the
- * caller still owns it. A message received by a behaviour belongs to the
- * runtime and is freed when the callback returns, unless the callback takes
- * it with tr_msg_keep(); then the callback owns it and frees it with
- * tr_msg_free().
+ * caller still owns it. Sending a message that is already on its way
+ * (sent and not yet handed back to anyone) returns TR_EINVAL. A message
+ * received by a behaviour belongs to the runtime and is freed when the callback
+ * returns, unless the callback takes it with tr_msg_keep(); then the callback
+ * owns it and frees it with tr_msg_free().
  *
  * Envelope kinds: ordinary messages are TR_MSG_PLAIN; calls, casts and the
  * runtime's own notices (EXIT, DOWN, timeout) have their own kinds so a

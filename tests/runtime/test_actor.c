@@ -364,3 +364,47 @@ Test(actor, kept_messages_belong_to_the_actor)
 		tr_msg_free(r);
 	}
 }
+
+/* A message already on its way cannot be sent again (it would be linked
+ * into two mailboxes); inside a callback the first send is still in the
+ * outbox, so the pointer is valid for the second attempt. */
+static void double_receive(void *state, tr_msg_t *m)
+{
+	(void)state;
+	(void)m;
+	tr_msg_t *x = mk_int("once", 1);
+	tr_err first = tr_send(me, x);
+	tr_err again = tr_send(me, x);
+	tr_err cast = tr_cast(me, x);
+	tr_err later = tr_send_after(NULL, me, x, 1, NULL);
+	tr_msg_t *r = mk_int("double", first);
+	tr_msg_add_int(r, again);
+	tr_msg_add_int(r, cast);
+	tr_msg_add_int(r, later);
+	tr_send(me, r);
+}
+
+static const tr_behaviour_t double_b = {.name = "double",
+                                        .receive = double_receive};
+
+Test(actor, a_message_cannot_be_sent_twice)
+{
+	tr_pid_t p;
+	cr_assert_eq(tr_spawn(node, &double_b, NULL, &p), TR_OK);
+	tr_send(p, mk("go"));
+	tr_msg_t *r = recv_tag("double");
+	int64_t v[4];
+	for (size_t i = 0; i < 4; i++)
+		cr_assert_eq(tr_msg_get_int(r, i, &v[i]), TR_OK);
+	tr_msg_free(r);
+	cr_assert_eq(v[0], TR_OK);
+	cr_assert_eq(v[1], TR_EINVAL);
+	cr_assert_eq(v[2], TR_EINVAL);
+	cr_assert_eq(v[3], TR_EINVAL);
+	tr_msg_t *once = recv_tag("once");
+	/* received (and kept by the inbox): ours to send on */
+	tr_pid_t q = spawn_puppet();
+	cr_assert_eq(tr_send(q, once), TR_OK);
+	sync_with(q);
+	cr_assert(!got_tag_within("once", 0), "the first send was duplicated");
+}
