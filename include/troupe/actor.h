@@ -279,7 +279,9 @@ TR_API void tr_inbox_destroy(tr_inbox_t *inbox);
 TR_API tr_pid_t tr_inbox_pid(const tr_inbox_t *inbox);
 /**
  * tr_inbox_receive() - wait up to timeout_ms (TR_INFINITY: forever) for
- * the next message. TR_ETIMEDOUT when none came. *out is yours to free.
+ * the next message. TR_ETIMEDOUT when none came, TR_ECLOSED once the inbox
+ * actor has ended (killed through a link, say) and nothing is left.
+ * *out is yours to free (and to send on).
  */
 TR_API tr_err tr_inbox_receive(tr_inbox_t *inbox, uint64_t timeout_ms,
                                tr_msg_t **out);
