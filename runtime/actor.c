@@ -356,7 +356,8 @@ void tr__actor_exit(struct tr_actor *a, const char *reason)
 	struct tr_node *n = a->node;
 	struct tr_actor *saved = tr__tls_actor;
 	tr__tls_actor = a;
-	atomic_store_explicit(&a->astate, TR__A_EXITING, memory_order_release);
+	/* seq_cst: pairs with tr__mute_park() (mute.c) */
+	atomic_store(&a->astate, TR__A_EXITING);
 	call_terminate(a, reason);
 	if (tr__tls_sched && tr__tls_sched->nob)
 		tr__outbox_flush(tr__tls_sched);

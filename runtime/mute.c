@@ -94,24 +94,35 @@ bool tr__mute_park(struct tr_actor *s)
 	bool parked = false;
 	pthread_mutex_t *l = stripe(r);
 	pthread_mutex_lock(l);
-	struct tr_mutes *m = r->mutes;
-	if (!m) {
-		m = tr__calloc(1, sizeof(*m));
-		r->mutes = m;
-	}
-	if (m && m->n == m->cap) {
-		size_t nc = m->cap ? m->cap * 2 : 8;
-		tr_pid_t *nv = tr__realloc(m->v, nc * sizeof(*nv));
-		if (nv) {
-			m->v = nv;
-			m->cap = nc;
+	/* Announce first, then check the receiver lives: pairs with
+	 * tr__actor_exit() (state store, then muted_n load), so an exiting
+	 * receiver either is seen here or sees us and releases us. */
+	atomic_fetch_add(&r->muted_n, 1);
+	if (tr__mailbox_depth(r) > n->mb_low &&
+	    atomic_load(&r->astate) == TR__A_ALIVE) {
+		struct tr_mutes *m = r->mutes;
+		if (!m && (m = tr__calloc(1, sizeof(*m))))
+			r->mutes = m;
+		if (m && m->n == m->cap) {
+			size_t nc = m->cap ? m->cap * 2 : 8;
+			tr_pid_t *nv = tr__realloc(m->v, nc * sizeof(*nv));
+			if (nv) {
+				m->v = nv;
+				m->cap = nc;
+			}
+		}
+		if (m && m->n < m->cap) {
+			m->v[m->n++] = tr__pid_of(s);
+			parked = true;
 		}
 	}
-	if (m && m->n < m->cap && tr__mailbox_depth(r) > n->mb_low &&
-	    atomic_load(&r->astate) == TR__A_ALIVE) {
-		m->v[m->n++] = tr__pid_of(s);
-		atomic_fetch_add(&r->muted_n, 1);
-		parked = true;
+	if (!parked) {
+		atomic_fetch_sub(&r->muted_n, 1);
+		if (r->mutes && !r->mutes->n) { /* allocated, then no room */
+			tr__free(r->mutes->v);
+			tr__free(r->mutes);
+			r->mutes = NULL;
+		}
 	}
 	pthread_mutex_unlock(l);
 	if (parked) {

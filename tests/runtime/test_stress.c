@@ -4,6 +4,8 @@
  * and 10,000 monitors. TR_STRESS_SCALE (default 1; CI's sanitizer runs use
  * less) divides the sizes.
  */
+#include <sched.h>
+
 #include "../helpers/helpers.h"
 
 TestSuite(stress, .init = setup_node, .fini = teardown_node, .timeout = 0);
@@ -60,8 +62,17 @@ Test(stress, a_million_short_lived_actors)
 	cr_assert_eq(tr_inbox_receive(inbox, 120000, &m), TR_OK);
 	cr_assert(tr_msg_is(m, "all_done"));
 	tr_msg_free(m);
+	/* Each child's "done" leaves (outbox flush) just before its exit
+	 * completes, so the exit counter may trail the last "done" by a few
+	 * instructions on the other scheduler. No event marks "every exit
+	 * finished": poll the counters, yielding, with a deadline. */
 	tr_node_stats_t st;
-	tr_node_stats(node, &st);
+	for (int i = 0; i < 1000000; i++) {
+		tr_node_stats(node, &st);
+		if (st.exited >= (uint64_t)s.total && st.actors < 10)
+			break;
+		sched_yield();
+	}
 	cr_assert_geq(st.exited, (uint64_t)s.total);
 	cr_assert_lt(st.actors, 10, "actors left behind: %zu", st.actors);
 }
@@ -136,7 +147,10 @@ Test(stress, twenty_senders_to_one_receiver_keep_per_sender_order)
 	/* back-pressure kept the mailbox bounded */
 	tr_actor_info_t info;
 	cr_assert_eq(tr_actor_info(node, rp, &info), TR_OK);
-	cr_assert_lt(info.mailbox_peak, 4096 + SENDERS * 500 + 1,
+	/* Bounded: about mailbox_high plus one callback's worth per sender
+	 * (the depth is estimated from counters published at turn ends, so
+	 * allow slack); without back-pressure it reaches the millions. */
+	cr_assert_lt(info.mailbox_peak, 2 * (4096 + SENDERS * 500),
 	             "mailbox peaked at %zu", info.mailbox_peak);
 }
 
