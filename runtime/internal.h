@@ -11,9 +11,10 @@
  *                     "increment the refcount if non-zero, then re-check
  *                     the id" a safe lookup without locks.
  *     schedulers      N threads, each with a run-next slot (owner only) and
- *                     a FIFO run queue under a mutex that thieves may take
- *                     from; plus one inject queue for wake-ups that come
- *                     from threads that are not schedulers.
+ *                     a run queue (a ring under a mutex; see sched.c for
+ *                     which end is used when) that thieves may take from;
+ *                     plus one inject queue for wake-ups that come from
+ *                     threads that are not schedulers.
  *     timers          one thread, a min-heap under a mutex.
  *     names           local name table under a mutex.
  *
@@ -114,7 +115,7 @@ enum tr__astate {
 #define TR__AF_TRAP_EXIT 0x01
 #define TR__AF_STOP      0x02 /* exit after this callback (stop_reason) */
 #define TR__AF_INBOX     0x04
-#define TR__AF_MUTE      0x10 /* mute_on is set */
+#define TR__AF_MUTE      0x10 /* mute_r/mute_id are set */
 #define TR__AF_REAP      0x20 /* alive when the node stopped */
 
 #define TR__EMPTY_BIT ((uintptr_t)1)
