@@ -253,7 +253,16 @@ static bool outbox_add(struct tr_sched *s, struct tr_node *n, tr_pid_t to,
 			atomic_store_explicit(&e->tail->mn.next, &m->mn,
 			                      memory_order_relaxed);
 			e->tail = m;
-			e->n++;
+			/* the message TR__AHEAD back points at this one, so
+			 * the receiver can fetch it early (drain is otherwise
+			 * a serial pointer chase across cores) */
+			if (++e->n == TR__AHEAD + 1)
+				e->lag = e->head;
+			if (e->lag) {
+				e->lag->ahead = m;
+				e->lag = (tr_msg_t *)atomic_load_explicit(
+				        &e->lag->mn.next, memory_order_relaxed);
+			}
 			return true;
 		}
 	}
@@ -262,7 +271,11 @@ static bool outbox_add(struct tr_sched *s, struct tr_node *n, tr_pid_t to,
 		return false;
 	if (s->nob == TR__OUTBOX)
 		tr__outbox_flush(s);
-	s->ob[s->nob++] = (struct tr_outbox_ent){a, m, m, 1};
+	struct tr_outbox_ent *e = &s->ob[s->nob++];
+	e->r = a;
+	e->head = e->tail = m;
+	e->n = 1;
+	e->lag = NULL;
 	return true;
 }
 
@@ -684,6 +697,8 @@ void tr__run_actor(struct tr_sched *s, struct tr_actor *a)
 		if (!m)
 			break;
 		popped++;
+		if (m->ahead)
+			__builtin_prefetch(m->ahead, 1);
 		if (m->kind < TR__SIG_FIRST) {
 			tr__pq_append(a, m);
 		} else if (tr__handle_signal(a, m, reason)) {

@@ -75,7 +75,7 @@ enum {
  * per-scheduler block cache (runtime/msg.c). */
 #define TR__MSG_BLOCK 128 /* two cache lines, 64-byte aligned */
 
-struct tr_msg { /* 88 bytes: a small message fits one 128-byte block */
+struct tr_msg { /* 96 bytes: a small message fits one 128-byte block */
 	struct tr_mnode mn; /* mailbox link; must be first */
 	uint8_t kind;
 	uint8_t flags;
@@ -86,10 +86,11 @@ struct tr_msg { /* 88 bytes: a small message fits one 128-byte block */
 	tr_pid_t from;
 	tr_ref_t ref;
 	uint64_t aux;
+	struct tr_msg *ahead; /* prefetch hint: a later message (or NULL) */
 	uint8_t *data; /* msgpack array: tag, fields; = inl until grown */
 	uint8_t inl[]; /* initial payload storage */
 };
-_Static_assert(sizeof(struct tr_msg) <= 88, "message header grew");
+_Static_assert(sizeof(struct tr_msg) <= 96, "message header grew");
 
 tr_err tr__msg_alloc(uint8_t kind, size_t cap, tr_msg_t **out);
 /* A message whose payload is ["EXIT", from, reason] / ["DOWN", ref, pid,
@@ -184,10 +185,12 @@ _Static_assert(sizeof(struct tr_actor) <= 256,
 
 /* Messages an actor sent to one receiver during its current callback,
  * pushed as one chain when the callback returns (actor.c, "outbox"). */
+#define TR__AHEAD 8 /* prefetch distance along a chain */
 struct tr_outbox_ent {
 	struct tr_actor *r; /* holds a reference */
 	tr_msg_t *head, *tail;
 	uint32_t n;
+	tr_msg_t *lag; /* TR__AHEAD messages behind tail, once n > AHEAD */
 };
 
 struct tr_sched {

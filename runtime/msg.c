@@ -261,6 +261,7 @@ tr_err tr_msg_dup(const tr_msg_t *msg, tr_msg_t **out)
 	m->data = m->inl;
 	memcpy(m->data, msg->data, msg->len);
 	m->cap = m->len;
+	m->ahead = NULL;
 	m->flags = 0; /* a plain malloc block, whatever the original was */
 	atomic_store_explicit(&m->mn.next, NULL, memory_order_relaxed);
 	*out = m;
