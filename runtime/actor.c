@@ -315,10 +315,19 @@ void tr__deliver(struct tr_node *n, tr_pid_t to, tr_msg_t *m)
 
 tr_err tr__route(struct tr_node *from_node, tr_pid_t to, tr_msg_t *m)
 {
-	(void)from_node;
+	if (from_node && to.node == from_node->id) {
+		tr__deliver(from_node, to, m);
+		return TR_OK;
+	}
+	/* A signal knows its sender even when the caller does not. */
+	if (!from_node && !tr_pid_is_none(m->from) && m->from.node != to.node)
+		from_node = tr__node_by_id(m->from.node);
+	if (from_node && from_node->dist_ops)
+		return from_node->dist_ops->route(from_node->dist, to, m);
+	/* No distribution on the sender's side: nodes of this process. */
 	struct tr_node *n = tr__node_by_id(to.node);
 	if (!n)
-		return TR_EUNREACHABLE;
+		return from_node ? TR_EUNREACHABLE : tr__route_any(to, m);
 	tr__deliver(n, to, m);
 	return TR_OK;
 }
@@ -473,7 +482,7 @@ static void init_slot(struct tr_actor *a, struct tr_node *n, uint32_t idx,
 	atomic_store_explicit(&a->muted_n, 0, memory_order_relaxed);
 	atomic_store_explicit(&a->parked, 0, memory_order_relaxed);
 	a->mutes = NULL;
-	a->mute_r = NULL;
+	a->gate = NULL;
 	a->mute_id = 0;
 }
 
@@ -728,11 +737,17 @@ void tr__run_actor(struct tr_sched *s, struct tr_actor *a)
 		handle_user(s, a, m);
 		if (s->nob)
 			tr__outbox_flush(s);
-		if (a->flags & TR__AF_MUTE && !(a->flags & TR__AF_STOP)) {
+		if (a->flags & (TR__AF_MUTE | TR__AF_GATE) &&
+		    !(a->flags & TR__AF_STOP)) {
 			atomic_store_explicit(&a->pq_pub, a->pq_len,
 			                      memory_order_relaxed);
 			tr__actor_publish(a);
-			if (tr__mute_park(a)) {
+			if (a->flags & TR__AF_GATE && tr__gate_park(a)) {
+				a->flags &= ~TR__AF_MUTE;
+				tr__tls_actor = NULL;
+				return; /* the gate's opening wakes us */
+			}
+			if (a->flags & TR__AF_MUTE && tr__mute_park(a)) {
 				tr__tls_actor = NULL;
 				return; /* the receiver wakes us */
 			}

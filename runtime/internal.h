@@ -103,6 +103,11 @@ void tr__msg_blocks_release(struct tr_node *node);
 void tr__msg_sched_flush(struct tr_sched *s);
 /* Reason field of an EXIT/DOWN payload, copied NUL-terminated. */
 void tr__msg_reason(const tr_msg_t *m, char *buf, size_t cap);
+/* A message of `kind` over payload bytes already checked with
+ * tr__mp_validate() to be an array of `count` elements whose first is a
+ * string starting `tag_off` bytes in (len 0: no payload). */
+tr_err tr__msg_from_valid(uint8_t kind, const void *bytes, size_t len,
+                          uint32_t count, uint16_t tag_off, tr_msg_t **out);
 
 /* ---- actors ------------------------------------------------------------ */
 
@@ -116,8 +121,9 @@ enum tr__astate {
 #define TR__AF_TRAP_EXIT 0x01
 #define TR__AF_STOP      0x02 /* exit after this callback (stop_reason) */
 #define TR__AF_INBOX     0x04
-#define TR__AF_MUTE      0x10 /* mute_r/mute_id are set */
+#define TR__AF_MUTE      0x10 /* mute_id is set */
 #define TR__AF_REAP      0x20 /* alive when the node stopped */
+#define TR__AF_GATE      0x40 /* pause on `gate` after this callback */
 
 #define TR__EMPTY_BIT ((uintptr_t)1)
 
@@ -162,8 +168,9 @@ struct tr_actor {
 	_Atomic uint32_t muted_n; /* senders paused on us */
 	_Atomic uint32_t parked;  /* we are paused on a receiver */
 	struct tr_mutes *mutes;   /* guarded by the node's mute stripe */
-	struct tr_actor *mute_r;  /* owner: pause on this receiver ... */
-	uint64_t mute_id;         /* ... if it still has this id */
+	struct tr__gate *gate;    /* owner: with TR__AF_GATE, pause here */
+	uint64_t mute_id;         /* owner: pause on the receiver with this
+	                           * id (TR__AF_MUTE) */
 };
 
 _Static_assert(sizeof(struct tr_actor) <= 256,
@@ -226,6 +233,26 @@ struct tr_sched {
 struct tr_timers;
 struct tr_names;
 
+/* The distribution layer (net/) plugs in here; the runtime never includes
+ * it. route: queue m for the remote pid `to` (consumes m on TR_OK; returns
+ * TR_EUNREACHABLE when no connection to to.node is up). stop: called
+ * first thing by tr_node_destroy(). */
+struct tr_dist_ops {
+	tr_err (*route)(void *dist, tr_pid_t to, tr_msg_t *m);
+	void (*stop)(void *dist);
+};
+
+/* A gate pauses sending actors until it opens (mute.c): the
+ * distribution layer closes one per peer whose send queue is over its
+ * high mark, like a busy distribution port in Erlang. */
+struct tr__gate {
+	pthread_mutex_t lock;
+	bool closed;
+	struct tr_node *node;
+	tr_pid_t *v; /* paused actors */
+	size_t n, cap;
+};
+
 struct tr_node {
 	char name[256];
 	uint64_t id;
@@ -266,6 +293,10 @@ struct tr_node {
 	void *block_batches; /* list of lists, guarded by block_lock */
 	size_t nbatches;
 
+	/* distribution (net/), set once before traffic flows */
+	const struct tr_dist_ops *dist_ops;
+	void *dist;
+
 	/* back-pressure */
 	uint32_t mb_high, mb_low;      /* mailbox depth thresholds */
 	pthread_mutex_t mute_lock[64]; /* stripes, by receiver slot */
@@ -301,6 +332,11 @@ static inline uint32_t tr__pid_index(tr_pid_t pid)
 
 /* node.c */
 tr_node_t *tr__node_by_id(uint64_t id);
+/* Attach the distribution layer (once; TR_EEXIST otherwise). */
+tr_err tr__node_set_dist(struct tr_node *node, const struct tr_dist_ops *ops,
+                         void *dist);
+void tr__node_clear_dist(struct tr_node *node);
+tr_err tr__route_any(tr_pid_t to, tr_msg_t *m);
 tr_ref_t tr__make_ref(struct tr_node *node);
 
 /* actor.c */
@@ -336,6 +372,9 @@ bool tr__handle_signal(struct tr_actor *self, tr_msg_t *m, char *reason_buf);
 /* A signal addressed to a dead pid: answer LINK/MONITOR with noproc, free
  * everything. */
 void tr__signal_to_dead(struct tr_node *node, tr_pid_t dead, tr_msg_t *m);
+/* Same for a pid of an old incarnation of a remote node, on behalf of a
+ * local sender of node (answered on node, "noproc"). */
+void tr__signal_stale(struct tr_node *node, tr_pid_t dead, tr_msg_t *m);
 /* Same for a pid whose node cannot be reached ("noconnection"). */
 void tr__signal_unreachable(tr_pid_t to, tr_msg_t *m);
 /* Send a payload-less signal; answers itself if `to` is unreachable. */
@@ -355,6 +394,14 @@ void tr__mute_check(struct tr_actor *receiver, uint64_t depth);
 bool tr__mute_park(struct tr_actor *sender);
 void tr__mute_release(struct tr_actor *receiver, bool all);
 uint64_t tr__mailbox_depth(struct tr_actor *a);
+void tr__gate_init(struct tr__gate *g, struct tr_node *node);
+void tr__gate_destroy(struct tr__gate *g); /* opens it first */
+void tr__gate_close(struct tr__gate *g);
+void tr__gate_open(struct tr__gate *g);
+/* Sender side: if called from an actor's callback (not an inbox), the
+ * actor pauses on g when the callback returns, unless g opened by then. */
+void tr__gate_hold(struct tr__gate *g);
+bool tr__gate_park(struct tr_actor *s);
 
 /* sched.c */
 tr_err tr__sched_start(struct tr_node *node);

@@ -268,6 +268,24 @@ tr_err tr_msg_dup(const tr_msg_t *msg, tr_msg_t **out)
 	return TR_OK;
 }
 
+tr_err tr__msg_from_valid(uint8_t kind, const void *bytes, size_t len,
+                          uint32_t count, uint16_t tag_off, tr_msg_t **out)
+{
+	if (len > TR_MSG_MAX_BYTES)
+		return TR_ELIMIT;
+	tr_msg_t *m;
+	tr_err e = tr__msg_alloc(kind, len, &m);
+	if (e)
+		return e;
+	if (len)
+		memcpy(m->data, bytes, len);
+	m->len = (uint32_t)len;
+	m->count = count;
+	m->tag_off = tag_off;
+	*out = m;
+	return TR_OK;
+}
+
 tr_err tr_msg_from_msgpack(tr_msg_t **out, const void *bytes, size_t len)
 {
 	if (!out || (!bytes && len))

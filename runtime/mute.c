@@ -31,6 +31,8 @@
  * mark still has messages, hence more turns, until it releases. The hot
  * path pays one relaxed load per turn and no fence.
  */
+#include <string.h>
+
 #include "runtime/internal.h"
 
 struct tr_mutes {
@@ -61,7 +63,6 @@ void tr__mute_check(struct tr_actor *r, uint64_t depth)
 		return;
 	if (tr__mailbox_depth(s) > n->mb_low)
 		return; /* loaded actors are never muted */
-	s->mute_r = r;
 	s->mute_id = atomic_load_explicit(&r->id, memory_order_relaxed);
 	s->flags |= TR__AF_MUTE;
 }
@@ -162,4 +163,92 @@ void tr__mute_release(struct tr_actor *r, bool all)
 	}
 	tr__free(m->v);
 	tr__free(m);
+}
+
+/* ---- gates ----------------------------------------------------------------
+ * A gate pauses senders on something that is not an actor (a peer's send
+ * queue, net/). Closing and opening are the gate owner's business; a
+ * sender that found the gate closed calls tr__gate_hold() and parks when
+ * its callback returns, unless the gate opened meanwhile (checked under
+ * the gate's lock, so an opening cannot be missed).
+ */
+void tr__gate_init(struct tr__gate *g, struct tr_node *node)
+{
+	memset(g, 0, sizeof(*g));
+	pthread_mutex_init(&g->lock, NULL);
+	g->node = node;
+}
+
+void tr__gate_destroy(struct tr__gate *g)
+{
+	tr__gate_open(g);
+	pthread_mutex_destroy(&g->lock);
+	tr__free(g->v);
+	g->v = NULL;
+}
+
+void tr__gate_close(struct tr__gate *g)
+{
+	pthread_mutex_lock(&g->lock);
+	g->closed = true;
+	pthread_mutex_unlock(&g->lock);
+}
+
+void tr__gate_open(struct tr__gate *g)
+{
+	pthread_mutex_lock(&g->lock);
+	g->closed = false;
+	size_t n = g->n;
+	tr_pid_t *v = g->v;
+	g->v = NULL;
+	g->n = g->cap = 0;
+	pthread_mutex_unlock(&g->lock);
+	for (size_t i = 0; i < n; i++) {
+		struct tr_actor *s = tr__actor_get(g->node, v[i]);
+		if (s) {
+			atomic_store(&s->parked, 0);
+			tr__sched_wake_elsewhere(g->node, s);
+			tr__actor_put(s);
+		}
+	}
+	tr__free(v);
+}
+
+void tr__gate_hold(struct tr__gate *g)
+{
+	struct tr_actor *s = tr__tls_actor;
+	if (!s || s->node != g->node || (s->flags & TR__AF_INBOX))
+		return;
+	s->gate = g;
+	s->flags |= TR__AF_GATE;
+}
+
+bool tr__gate_park(struct tr_actor *s)
+{
+	struct tr__gate *g = s->gate;
+	s->flags &= ~TR__AF_GATE;
+	s->gate = NULL;
+	if (!g)
+		return false;
+	bool parked = false;
+	pthread_mutex_lock(&g->lock);
+	if (g->closed) {
+		if (g->n == g->cap) {
+			size_t nc = g->cap ? g->cap * 2 : 8;
+			tr_pid_t *nv = tr__realloc(g->v, nc * sizeof(*nv));
+			if (nv) {
+				g->v = nv;
+				g->cap = nc;
+			}
+		}
+		if (g->n < g->cap) {
+			g->v[g->n++] = tr__pid_of(s);
+			atomic_store(&s->parked, 1);
+			parked = true;
+		}
+	}
+	pthread_mutex_unlock(&g->lock);
+	if (parked)
+		tr__mute_release(s, true); /* nobody waits on a paused actor */
+	return parked;
 }

@@ -52,6 +52,43 @@ tr_node_t *tr__node_by_id(uint64_t id)
 	return found;
 }
 
+tr_err tr__node_set_dist(struct tr_node *n, const struct tr_dist_ops *ops,
+                         void *dist)
+{
+	tr_err e = TR_EEXIST;
+	pthread_rwlock_wrlock(&index_lock);
+	if (!n->dist_ops) {
+		n->dist = dist;
+		n->dist_ops = ops;
+		e = TR_OK;
+	}
+	pthread_rwlock_unlock(&index_lock);
+	return e;
+}
+
+void tr__node_clear_dist(struct tr_node *n)
+{
+	pthread_rwlock_wrlock(&index_lock);
+	n->dist_ops = NULL;
+	n->dist = NULL;
+	pthread_rwlock_unlock(&index_lock);
+}
+
+/* A sender without a node (a plain thread) to a pid of no node in this
+ * process: the first distributed node here with a connection to it. */
+tr_err tr__route_any(tr_pid_t to, tr_msg_t *m)
+{
+	tr_err e = TR_EUNREACHABLE;
+	pthread_rwlock_rdlock(&index_lock);
+	for (int i = 0; i < MAX_LOCAL_NODES && e == TR_EUNREACHABLE; i++) {
+		struct tr_node *n = local_nodes[i];
+		if (n && n->dist_ops)
+			e = n->dist_ops->route(n->dist, to, m);
+	}
+	pthread_rwlock_unlock(&index_lock);
+	return e;
+}
+
 static tr_err index_add(struct tr_node *n)
 {
 	tr_err e = TR_ELIMIT;
@@ -203,6 +240,10 @@ void tr_node_destroy(tr_node_t *n)
 	/* Still indexed while terminate callbacks run: what they send to
 	 * the node's own (now unreachable) actors is dropped, not refused. */
 	tr__actor_reap_all(n);
+	/* The network last: what terminate callbacks sent is queued; no
+	 * scheduler can touch the distribution's memory any more. */
+	if (n->dist_ops && n->dist_ops->stop)
+		n->dist_ops->stop(n->dist);
 	index_del(n);
 	tr__names_destroy(n->names);
 	tr__msg_blocks_release(n);

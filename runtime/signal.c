@@ -56,36 +56,54 @@ tr_err tr__send_exit(struct tr_node *node, tr_pid_t from, tr_pid_t to,
 	return TR_OK;
 }
 
-static void answer_dead(tr_pid_t dead, tr_msg_t *m, const char *reason)
+/* The answer goes back to the sender: routed (it may be remote), or,
+ * with `local`, delivered on that node (the sender is one of its actors
+ * and the answer stands in for a pid that is not). */
+static void answer(struct tr_node *local, tr_pid_t to, tr_msg_t *a)
 {
+	if (local)
+		tr__deliver(local, to, a);
+	else if (tr__route(NULL, to, a))
+		tr_msg_free(a);
+}
+
+static void answer_dead(tr_pid_t dead, tr_msg_t *m, const char *reason,
+                        struct tr_node *local)
+{
+	tr_msg_t *a = NULL;
 	switch (m->kind) {
 	case TR__SIG_LINK:
-		tr__send_exit(NULL, dead, m->from, reason, true);
+		if (!tr__msg_exit(TR__SIG_EXIT, dead, reason, &a))
+			a->flags |= TR__MSGF_LINKED;
 		break;
-	case TR__SIG_MONITOR: {
-		tr_msg_t *d;
-		if (!tr__msg_down(TR__SIG_DOWN, m->ref, dead, reason, &d)) {
-			d->from = dead;
-			if (tr__route(NULL, m->from, d))
-				tr_msg_free(d);
-		}
+	case TR__SIG_MONITOR:
+		if (!tr__msg_down(TR__SIG_DOWN, m->ref, dead, reason, &a))
+			a->from = dead;
 		break;
-	}
 	case TR__SIG_UNLINK:
 		/* The unlinker waits for an ack to forget the entry. */
-		tr__send_signal(TR__SIG_UNLINK_ACK, dead, m->from, TR_REF_NONE,
-		                m->aux);
+		if (!tr__msg_alloc(TR__SIG_UNLINK_ACK, 0, &a)) {
+			a->from = dead;
+			a->aux = m->aux;
+		}
 		break;
 	default:
 		break;
 	}
+	if (a)
+		answer(local, m->from, a);
 	tr_msg_free(m);
 }
 
 void tr__signal_to_dead(struct tr_node *node, tr_pid_t dead, tr_msg_t *m)
 {
 	(void)node;
-	answer_dead(dead, m, TR_NOPROC);
+	answer_dead(dead, m, TR_NOPROC, NULL);
+}
+
+void tr__signal_stale(struct tr_node *node, tr_pid_t dead, tr_msg_t *m)
+{
+	answer_dead(dead, m, TR_NOPROC, node);
 }
 
 void tr__signal_unreachable(tr_pid_t to, tr_msg_t *m)
@@ -95,7 +113,9 @@ void tr__signal_unreachable(tr_pid_t to, tr_msg_t *m)
 		tr_msg_free(m);
 		return;
 	}
-	answer_dead(to, m, TR_NOCONNECTION);
+	/* the sender is local: a routed answer "from" the unreachable pid
+	 * must not go looking for that pid's node */
+	answer_dead(to, m, TR_NOCONNECTION, tr__node_by_id(m->from.node));
 }
 
 /* ---- the receiving side ------------------------------------------------ */

@@ -41,7 +41,8 @@ extern "C" {
 	X(ETYPE, 18, "field has another type")                             \
 	X(ERANGE, 19, "index or value out of range")                       \
 	X(EAUTH, 20, "authentication failed")                              \
-	X(EINTERNAL, 21, "internal error")
+	X(EINTERNAL, 21, "internal error")                                 \
+	X(EIO, 22, "socket or I/O error")
 
 typedef enum tr_err {
 #define TR__ERR_ENUM(name, value, msg) TR_##name = value,

@@ -11,6 +11,7 @@
 #include <troupe/actor.h>
 #include <troupe/err.h>
 #include <troupe/msg.h>
+#include <troupe/node.h>
 #include <troupe/pid.h>
 #include <troupe/runtime.h>
 #include <troupe/server.h>
