@@ -336,8 +336,9 @@ Test(net, remote_spawn_and_named_send)
 	cr_assert_eq(tr_send_named(neta, "b", "echoer", mk_int("x", 7)), TR_OK);
 	cr_assert_eq(tr_send_named(neta, "b", "nobody", mk_int("x", 8)),
 	             TR_OK); /* dropped silently, like Erlang */
-	cr_assert_eq(tr_send_named(neta, "zz", "echoer", mk("x")),
-	             TR_EUNREACHABLE);
+	tr_msg_t *x = mk("x");
+	cr_assert_eq(tr_send_named(neta, "zz", "echoer", x), TR_EUNREACHABLE);
+	tr_msg_free(x); /* still ours after an error */
 }
 
 Test(net, named_send_reaches_the_registered_actor)

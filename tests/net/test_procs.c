@@ -1,0 +1,190 @@
+/*
+ * tests/net/test_procs.c - nodes in separate processes: the test is node
+ * a; b and c are tests/net/node_proc children (path in TR_NODE_PROC).
+ * b is killed with SIGKILL, comes back as a new incarnation, c leaves
+ * gracefully. Children read their stdin until EOF, so they go away with
+ * this process whatever happens to it; the fixture also kills them.
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../helpers/helpers.h"
+
+#define SECRET "a cluster secret for the process tests"
+
+struct child {
+	pid_t pid;
+	int in;    /* its stdin */
+	FILE *out; /* its stdout */
+	char endpoint[256];
+	unsigned creation;
+};
+
+static tr_net_t *neta;
+static struct child kids[4];
+static int nkids;
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static struct child *start_child(const char *name, const char *join)
+{
+	const char *exe = getenv("TR_NODE_PROC");
+	cr_assert(exe, "TR_NODE_PROC not set");
+	int pin[2], pout[2];
+	/* close-on-exec: later children must not hold this one's stdin */
+	cr_assert_eq(pipe2(pin, O_CLOEXEC), 0);
+	cr_assert_eq(pipe2(pout, O_CLOEXEC), 0);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		dup2(pin[0], 0);
+		dup2(pout[1], 1);
+		close(pin[1]);
+		close(pout[0]);
+		execl(exe, exe, name, SECRET, join, (char *)NULL);
+		_exit(127);
+	}
+	close(pin[0]);
+	close(pout[1]);
+	struct child *c = &kids[nkids++];
+	c->pid = pid;
+	c->in = pin[1];
+	c->out = fdopen(pout[0], "r");
+	char line[512];
+	cr_assert(fgets(line, sizeof(line), c->out), "%s did not start", name);
+	cr_assert_eq(sscanf(line, "READY %255s %u", c->endpoint, &c->creation),
+	             2, "%s", line);
+	return c;
+}
+
+static void kill_children(void)
+{
+	for (int i = 0; i < nkids; i++) {
+		if (kids[i].pid > 0) {
+			kill(kids[i].pid, SIGKILL);
+			waitpid(kids[i].pid, NULL, 0);
+			kids[i].pid = 0;
+		}
+		if (kids[i].out) {
+			fclose(kids[i].out);
+			kids[i].out = NULL;
+		}
+		if (kids[i].in >= 0)
+			close(kids[i].in);
+	}
+	nkids = 0;
+}
+
+static bool match_event(const tr_msg_t *m, void *arg)
+{
+	const char **want = arg;
+	char name[256];
+	return tr_msg_is(m, want[0]) &&
+	       tr_msg_get_strbuf(m, 0, name, sizeof(name)) == TR_OK &&
+	       !strcmp(name, want[1]);
+}
+
+static tr_msg_t *event(const char *tag, const char *name)
+{
+	const char *want[2] = {tag, name};
+	tr_msg_t *m = NULL;
+	tr_err e =
+	        tr_inbox_receive_match(inbox, WAIT_MS, match_event, want, &m);
+	cr_assert_eq(e, TR_OK, "no %s of %s", tag, name);
+	return m;
+}
+
+static void setup(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	tr_node_opts_t o;
+	tr_node_opts_init(&o);
+	o.name = "a";
+	o.schedulers = 2;
+	cr_assert_eq(tr_node_new(&node, &o), TR_OK);
+	cr_assert_eq(tr_inbox_new(node, &inbox), TR_OK);
+	me = tr_inbox_pid(inbox);
+	tr_net_opts_t no;
+	tr_net_opts_init(&no);
+	no.secret = SECRET;
+	no.secret_len = strlen(SECRET);
+	cr_assert_eq(tr_net_start(node, &no, &neta), TR_OK);
+	cr_assert_eq(tr_net_monitor_nodes(neta, me, true, false), TR_OK);
+}
+
+static void teardown(void)
+{
+	kill_children();
+	tr_inbox_destroy(inbox);
+	tr_node_destroy(node);
+}
+
+Test(procs, kill9_restart_and_leave, .init = setup, .fini = teardown,
+     .timeout = 60)
+{
+	struct child *b = start_child("b", tr_net_endpoint(neta));
+	tr_msg_free(event("nodeup", "b"));
+	struct child *c = start_child("c", b->endpoint); /* via b */
+	tr_msg_free(event("nodeup", "c"));
+
+	/* messages both ways: a calls b's and c's echo */
+	tr_pid_t eb, ec;
+	cr_assert_eq(tr_spawn_on(neta, "b", "echo", NULL, WAIT_MS, &eb), TR_OK);
+	cr_assert_eq(tr_spawn_on(neta, "c", "echo", NULL, WAIT_MS, &ec), TR_OK);
+	tr_msg_t *rep = NULL;
+	cr_assert_eq(tr_call(node, eb, mk_int("v", 1), WAIT_MS, &rep, NULL, 0),
+	             TR_OK);
+	tr_msg_free(rep);
+	cr_assert_eq(tr_call(node, ec, mk_int("v", 2), WAIT_MS, &rep, NULL, 0),
+	             TR_OK);
+	tr_msg_free(rep);
+
+	/* a monitors b's echo; kill -9 b */
+	tr_ref_t r = mon(eb);
+	double t0 = now_s();
+	kill(b->pid, SIGKILL);
+	waitpid(b->pid, NULL, 0);
+	b->pid = 0;
+	tr_msg_t *m = event("nodedown", "b");
+	double dt = now_s() - t0;
+	char why[64];
+	tr_msg_get_strbuf(m, 1, why, sizeof(why));
+	tr_msg_free(m);
+	cr_assert_lt(dt, 2.0, "nodedown %.3f s after the kill (%s)", dt, why);
+	down(r, why, sizeof(why));
+	cr_assert_str_eq(why, "noconnection");
+	cr_assert(tr_net_is_up(neta, "c"));
+
+	/* b comes back: a new incarnation, the old pids stay dead */
+	struct child *b2 = start_child("b", tr_net_endpoint(neta));
+	cr_assert_neq(b2->creation, b->creation);
+	m = event("nodeup", "b");
+	uint64_t cr;
+	cr_assert_eq(tr_msg_get_uint(m, 1, &cr), TR_OK);
+	cr_assert_eq(cr, b2->creation);
+	tr_msg_free(m);
+	r = mon(eb);
+	down(r, why, sizeof(why));
+	cr_assert_str_eq(why, "noproc");
+
+	/* c leaves gracefully (its stdin closes) */
+	close(c->in);
+	c->in = -1;
+	m = event("nodedown", "c");
+	tr_msg_get_strbuf(m, 1, why, sizeof(why));
+	tr_msg_free(m);
+	cr_assert_str_eq(why, "left");
+	int st;
+	cr_assert_eq(waitpid(c->pid, &st, 0), c->pid);
+	c->pid = 0;
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	cr_assert(tr_net_is_up(neta, "b"));
+}
