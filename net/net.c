@@ -1840,7 +1840,8 @@ static void flush_ready(struct tr_net *net)
 	struct peer *local[64];
 	struct peer **list = net->ready;
 	if (n <= 64) {
-		memcpy(local, list, n * sizeof(*list));
+		if (n)
+			memcpy(local, list, n * sizeof(*list));
 		list = local;
 	} else {
 		net->ready = NULL;
