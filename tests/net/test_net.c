@@ -4,6 +4,7 @@
  * ports). Node a is the helpers' `node` with its `inbox`; every wait is on
  * a message with a timeout.
  */
+#include <pthread.h>
 #include <time.h>
 #include <zmq.h>
 
@@ -571,4 +572,56 @@ Test(mesh, a_restarted_node_is_a_new_incarnation)
 	tr_ref_t r = mon(old);
 	down(r, why, sizeof(why));
 	cr_assert_str_eq(why, "noproc");
+}
+
+/* ---- busy is not down ------------------------------------------------------
+ */
+
+static double burn_until;
+
+/* Each message burns 50 ms of CPU, then the actor sends itself another,
+ * until burn_until: b's schedulers are saturated. */
+static void burner_receive(void *state, tr_msg_t *m)
+{
+	(void)state;
+	(void)m;
+	double end = now_s() + 0.05;
+	while (now_s() < end)
+		;
+	if (now_s() < burn_until)
+		tr_send(tr_self(), mk("burn"));
+}
+
+static const tr_behaviour_t burner_b = {.name = "burner",
+                                        .receive = burner_receive};
+
+static void *hog(void *arg)
+{
+	(void)arg;
+	volatile uint64_t x = 0;
+	while (now_s() < burn_until)
+		x++;
+	return NULL;
+}
+
+Test(net, a_busy_node_is_not_declared_down)
+{
+	/* 3 s of saturated schedulers on b plus two threads spinning on the
+	 * machine's two cores: heartbeats run on the I/O threads and must
+	 * still arrive within the 600 ms timeout */
+	burn_until = now_s() + 3.0;
+	for (int i = 0; i < 8; i++)
+		tr_send(spawn_on(nb, &burner_b, NULL), mk("burn"));
+	pthread_t t[2];
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(pthread_create(&t[i], NULL, hog, NULL), 0);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	tr_net_stats_t sa, sb;
+	cr_assert_eq(tr_net_stats(neta, &sa), TR_OK);
+	cr_assert_eq(tr_net_stats(netb, &sb), TR_OK);
+	cr_assert_eq(sa.nodedowns, 0, "a declared b down while busy");
+	cr_assert_eq(sb.nodedowns, 0, "b declared a down while busy");
+	cr_assert(tr_net_is_up(neta, "b"));
+	expect_no_tag("nodedown", 10);
 }
