@@ -625,3 +625,52 @@ Test(net, a_busy_node_is_not_declared_down)
 	cr_assert(tr_net_is_up(neta, "b"));
 	expect_no_tag("nodedown", 10);
 }
+
+Test(net, a_wrong_proof_is_refused_by_the_acceptor)
+{
+	/* a raw peer runs the handshake with a proof it cannot compute */
+	void *ctx = zmq_ctx_new();
+	void *s = zmq_socket(ctx, ZMQ_DEALER);
+	int zero = 0, tmo = WAIT_MS;
+	zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
+	zmq_setsockopt(s, ZMQ_RCVTIMEO, &tmo, sizeof(tmo));
+	cr_assert_eq(zmq_connect(s, tr_net_endpoint(neta)), 0);
+	uint8_t hello[128];
+	size_t k = 0;
+	hello[k++] = 0x98; /* [1, 1, "rogue", 5, 0, "", nonce, kernel] */
+	hello[k++] = 1;
+	hello[k++] = 1;
+	hello[k++] = 0xa5;
+	memcpy(hello + k, "rogue", 5);
+	k += 5;
+	hello[k++] = 5;
+	hello[k++] = 0;
+	hello[k++] = 0xa0;
+	hello[k++] = 0xc4;
+	hello[k++] = 16;
+	memset(hello + k, 7, 16);
+	k += 16;
+	hello[k++] = 0xc7;
+	hello[k++] = 20;
+	hello[k++] = 1;
+	tr_id_encode(tr_node_id_of_name("rogue"), 1, 5, hello + k);
+	k += 20;
+	cr_assert_eq(zmq_send(s, hello, k, 0), (int)k);
+	uint8_t buf[1024];
+	int n = zmq_recv(s, buf, sizeof(buf), 0);
+	cr_assert_gt(n, 2, "no CHALLENGE");
+	cr_assert_eq(buf[1], 2, "not a CHALLENGE");
+	uint8_t auth[36] = {0x92, 3, 0xc4, 32};
+	cr_assert_eq(zmq_send(s, auth, sizeof(auth), 0), (int)sizeof(auth));
+	n = zmq_recv(s, buf, sizeof(buf) - 1, 0);
+	cr_assert_gt(n, 2, "no REFUSE");
+	cr_assert_eq(buf[1], 5, "not a REFUSE");
+	buf[n] = 0;
+	cr_assert(memmem(buf, (size_t)n, "authentication failed", 21));
+	tr_net_stats_t st;
+	cr_assert_eq(tr_net_stats(neta, &st), TR_OK);
+	cr_assert_geq(st.rejected_auth, 1);
+	cr_assert(!tr_net_is_up(neta, "rogue"));
+	zmq_close(s);
+	zmq_ctx_term(ctx);
+}
