@@ -2214,38 +2214,36 @@ tr_err tr_net_connect(tr_net_t *net, const char *endpoint)
 	return push_cmd(net, CMD_CONNECT, endpoint, 5000, NULL);
 }
 
-tr_err tr_net_join(tr_net_t *net, const char *endpoint, uint64_t timeout_ms)
+/* Hand a command to the I/O thread and wait for its outcome (blocks). */
+static tr_err cmd_wait(struct tr_net *net, int type, const char *endpoint,
+                       uint64_t timeout_ms)
 {
-	if (!net || !endpoint_ok(endpoint))
-		return TR_EINVAL;
 	if (tr__tls_actor)
 		return TR_ESTATE;
 	struct waiter *w = waiter_new();
 	if (!w)
 		return TR_ENOMEM;
-	tr_err e = push_cmd(net, CMD_CONNECT, endpoint, timeout_ms, w);
+	tr_err e = push_cmd(net, type, endpoint, timeout_ms, w);
 	if (e) {
-		free(w);
+		free(w); /* never shared */
 		return e;
 	}
-	return waiter_wait(w, timeout_ms + 1000);
+	/* the I/O thread answers by timeout_ms; the slack covers its tick */
+	return waiter_wait(w, timeout_ms + 2000);
+}
+
+tr_err tr_net_join(tr_net_t *net, const char *endpoint, uint64_t timeout_ms)
+{
+	if (!net || !endpoint_ok(endpoint))
+		return TR_EINVAL;
+	return cmd_wait(net, CMD_CONNECT, endpoint, timeout_ms);
 }
 
 tr_err tr_net_leave(tr_net_t *net, uint64_t timeout_ms)
 {
 	if (!net)
 		return TR_EINVAL;
-	if (tr__tls_actor)
-		return TR_ESTATE;
-	struct waiter *w = waiter_new();
-	if (!w)
-		return TR_ENOMEM;
-	tr_err e = push_cmd(net, CMD_LEAVE, NULL, timeout_ms, w);
-	if (e) {
-		free(w);
-		return e;
-	}
-	return waiter_wait(w, timeout_ms + 2000);
+	return cmd_wait(net, CMD_LEAVE, NULL, timeout_ms);
 }
 
 tr_err tr_net_nodes(tr_net_t *net, tr_peer_info_t *out, size_t cap, size_t *n)
