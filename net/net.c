@@ -189,8 +189,9 @@ struct tr_net {
 	pthread_t thread;
 	_Atomic bool stop;
 	bool stopped;
-	bool leaving; /* I/O thread: a LEAVE is in progress */
-	bool left;    /* I/O thread: left; refuse HELLOs until a join */
+	bool leaving;      /* I/O thread: a LEAVE is in progress */
+	bool left;         /* I/O thread: left; refuse HELLOs until a join */
+	int64_t next_tick; /* I/O thread: when timers() runs next */
 	struct waiter *leave_waiter;
 	int64_t leave_deadline;
 
@@ -835,19 +836,9 @@ static void flush_peer(struct tr_net *net, struct peer *p)
 		tr__gate_open(&p->gate);
 }
 
-static void send_heartbeat(struct tr_net *net, struct peer *p)
-{
-	uint8_t buf[16];
-	struct tr_wbuf b = {buf, 0, sizeof(buf), false};
-	tr__wb_array(&b, 2);
-	tr__wb_uint(&b, TR_W_HEARTBEAT);
-	tr__wb_uint(&b, p->seq_out);
-	if (send_buf(net, p, &b) < 0 && !p->stash)
-		session_down(net, p, "connection_closed", true);
-}
-
-static void send_small(struct tr_net *net, struct peer *p, unsigned kind,
-                       bool with_seq)
+/* A control frame [kind] or [kind, last DATA seq]; as send_raw(). */
+static int send_small(struct tr_net *net, struct peer *p, unsigned kind,
+                      bool with_seq)
 {
 	uint8_t buf[16];
 	struct tr_wbuf b = {buf, 0, sizeof(buf), false};
@@ -855,7 +846,7 @@ static void send_small(struct tr_net *net, struct peer *p, unsigned kind,
 	tr__wb_uint(&b, kind);
 	if (with_seq)
 		tr__wb_uint(&b, p->seq_out);
-	send_buf(net, p, &b);
+	return send_buf(net, p, &b);
 }
 
 /* ---- events to subscribers ----------------------------------------------- */
@@ -898,9 +889,8 @@ static void notify(struct tr_net *net, struct peer *p, bool up,
 
 /* ---- sessions (I/O thread) ----------------------------------------------- */
 
-static void out_close(struct tr_net *net, struct outconn *oc)
+static void out_close(struct outconn *oc)
 {
-	(void)net;
 	if (oc->sock) {
 		zmq_close(oc->sock);
 		oc->sock = NULL;
@@ -911,8 +901,7 @@ static void out_close(struct tr_net *net, struct outconn *oc)
 	oc->dead = true; /* freed by the loop */
 }
 
-static void deliver_noconnection(struct tr_net *net, struct peer *p,
-                                 struct xent **xb)
+static void deliver_noconnection(struct tr_net *net, struct xent **xb)
 {
 	for (size_t h = 0; xb && h < XBUCKETS; h++) {
 		struct xent *x = xb[h];
@@ -945,7 +934,6 @@ static void deliver_noconnection(struct tr_net *net, struct peer *p,
 		}
 	}
 	free(xb);
-	(void)p;
 }
 
 static void session_down(struct tr_net *net, struct peer *p, const char *reason,
@@ -977,12 +965,12 @@ static void session_down(struct tr_net *net, struct peer *p, const char *reason,
 	}
 	tr__gate_open(&p->gate);
 	if (p->out)
-		out_close(net, p->out);
+		out_close(p->out);
 	p->in_up = false;
 	p->rid_len = 0;
 	p->via_router = false;
 	p->seq_in = p->seq_out = 0;
-	deliver_noconnection(net, p, xb);
+	deliver_noconnection(net, xb);
 	for (int i = 0; i < 8; i++)
 		waiter_done(ws[i], TR_ECONNRESET);
 	if (was_up) {
@@ -997,16 +985,20 @@ static void session_down(struct tr_net *net, struct peer *p, const char *reason,
 	}
 }
 
+/* Peers gossiped to `to`: up, visible, not itself (only: just that one). */
+static bool gossiped(const struct peer *q, const struct peer *to,
+                     const struct peer *only)
+{
+	return q != to && q->state == TR_PEER_UP && !q->hidden &&
+	       (!only || q == only);
+}
+
 static void gossip_to(struct tr_net *net, struct peer *to, struct peer *only)
 {
 	struct tr_wbuf b = {0};
 	size_t n = 0;
-	for (size_t i = 0; i < net->npeers; i++) {
-		struct peer *q = net->plist[i];
-		if (q != to && q->state == TR_PEER_UP && !q->hidden &&
-		    (!only || q == only))
-			n++;
-	}
+	for (size_t i = 0; i < net->npeers; i++)
+		n += gossiped(net->plist[i], to, only);
 	if (!n)
 		return;
 	tr__wb_array(&b, 2);
@@ -1014,8 +1006,7 @@ static void gossip_to(struct tr_net *net, struct peer *to, struct peer *only)
 	tr__wb_array(&b, (uint32_t)n);
 	for (size_t i = 0; i < net->npeers; i++) {
 		struct peer *q = net->plist[i];
-		if (q != to && q->state == TR_PEER_UP && !q->hidden &&
-		    (!only || q == only)) {
+		if (gossiped(q, to, only)) {
 			tr__wb_array(&b, 3);
 			tr__wb_str(&b, q->name, strlen(q->name));
 			tr__wb_str(&b, q->endpoint, strlen(q->endpoint));
@@ -1072,7 +1063,7 @@ static void peer_add_waiter(struct peer *p, struct waiter *w)
 	}
 	pthread_mutex_unlock(&p->lock);
 	if (w)
-		waiter_done(w, TR_OK); /* enough are waiting already */
+		waiter_done(w, TR_EAGAIN); /* too many joins at once */
 }
 
 /* ---- handshake ------------------------------------------------------------
@@ -1204,7 +1195,7 @@ static void out_fail(struct tr_net *net, struct outconn *oc, tr_err e)
 		session_down(net, p, "connection_closed", true);
 		return;
 	}
-	out_close(net, oc);
+	out_close(oc);
 	if (p && !p->retry && p->endpoint[0] && p->state == TR_PEER_DOWN &&
 	    !p->in_up && !p->out && !net->leaving && !net->left &&
 	    e != TR_EAUTH) {
@@ -1247,7 +1238,7 @@ static void on_challenge(struct tr_net *net, struct outconn *oc,
 		/* a line to this peer exists: keep it, drop this one */
 		struct waiter *w = oc->waiter;
 		oc->waiter = NULL;
-		out_close(net, oc);
+		out_close(oc);
 		if (w) {
 			if (p->state == TR_PEER_UP)
 				waiter_done(w, TR_OK);
@@ -1719,9 +1710,14 @@ static void finish_leave(struct tr_net *net, bool force)
 	net->leave_waiter = NULL;
 }
 
-static void timers(struct tr_net *net)
+#define TICK_MS 10 /* timers run at most this often, however busy */
+
+static void timers(struct tr_net *net, bool force)
 {
 	int64_t now = now_ms();
+	if (!force && now < net->next_tick)
+		return;
+	net->next_tick = now + TICK_MS;
 	for (size_t i = 0; i < net->npeers; i++) {
 		struct peer *p = net->plist[i];
 		if (p->in_up &&
@@ -1732,17 +1728,14 @@ static void timers(struct tr_net *net)
 		if (p->leave_pending && !p->stash &&
 		    p->state == TR_PEER_LEAVING) {
 			/* after every DATA frame: its seq says so */
-			uint8_t buf[16];
-			struct tr_wbuf b = {buf, 0, sizeof(buf), false};
-			tr__wb_array(&b, 2);
-			tr__wb_uint(&b, TR_W_LEAVE);
-			tr__wb_uint(&b, p->seq_out);
-			if (send_buf(net, p, &b) != 1)
+			if (send_small(net, p, TR_W_LEAVE, true) != 1)
 				p->leave_pending = false;
 		}
+		/* not while a DATA frame waits: its seq would look lost */
 		if ((p->state == TR_PEER_UP || p->state == TR_PEER_LEAVING) &&
-		    now - p->last_sent >= (int64_t)net->hb_ms && !p->stash)
-			send_heartbeat(net, p);
+		    now - p->last_sent >= (int64_t)net->hb_ms && !p->stash &&
+		    send_small(net, p, TR_W_HEARTBEAT, true) < 0)
+			session_down(net, p, "connection_closed", true);
 		if (p->retry && now >= p->retry_at && !p->out && !p->in_up &&
 		    !net->leaving) {
 			p->retry = false;
@@ -1897,7 +1890,7 @@ static void *io_main(void *arg)
 			if (items[i].revents & ZMQ_POLLIN)
 				drain_dealer(net, owners[i - 2]);
 		flush_ready(net);
-		timers(net);
+		timers(net, false);
 		if (net->leaving)
 			finish_leave(net, false);
 	}
@@ -1911,8 +1904,8 @@ static void *io_main(void *arg)
 	}
 	for (struct outconn *oc = net->outs; oc; oc = oc->next)
 		if (!oc->dead)
-			out_close(net, oc);
-	timers(net); /* frees the closed lines */
+			out_close(oc);
+	timers(net, true); /* frees the closed lines */
 	run_cmds(net);
 	return NULL;
 }

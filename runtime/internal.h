@@ -235,8 +235,8 @@ struct tr_names;
 
 /* The distribution layer (net/) plugs in here; the runtime never includes
  * it. route: queue m for the remote pid `to` (consumes m on TR_OK; returns
- * TR_EUNREACHABLE when no connection to to.node is up). stop: called
- * first thing by tr_node_destroy(). */
+ * TR_EUNREACHABLE when no connection to to.node is up). stop: called by
+ * tr_node_destroy() once no scheduler runs; frees the distribution. */
 struct tr_dist_ops {
 	tr_err (*route)(void *dist, tr_pid_t to, tr_msg_t *m);
 	void (*stop)(void *dist);

@@ -579,13 +579,15 @@ Test(mesh, a_restarted_node_is_a_new_incarnation)
 
 static double burn_until;
 
-/* Each message burns 50 ms of CPU, then the actor sends itself another,
+/* Each message burns 800 ms of CPU, then the actor sends itself another,
  * until burn_until: b's schedulers are saturated. */
 static void burner_receive(void *state, tr_msg_t *m)
 {
 	(void)state;
 	(void)m;
-	double end = now_s() + 0.05;
+	/* longer than the 600 ms timeout: were heartbeats sent from the
+	 * schedulers, b would fall silent and be declared down */
+	double end = now_s() + 0.8;
 	while (now_s() < end)
 		;
 	if (now_s() < burn_until)

@@ -158,6 +158,7 @@ Test(procs, kill9_restart_and_leave, .init = setup, .fini = teardown,
 	char why[64];
 	tr_msg_get_strbuf(m, 1, why, sizeof(why));
 	tr_msg_free(m);
+	cr_log_info("nodedown of b %.3f s after kill -9 (%s)", dt, why);
 	cr_assert_lt(dt, 2.0, "nodedown %.3f s after the kill (%s)", dt, why);
 	down(r, why, sizeof(why));
 	cr_assert_str_eq(why, "noconnection");
