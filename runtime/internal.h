@@ -293,13 +293,14 @@ struct tr_node {
 	void *block_batches; /* list of lists, guarded by block_lock */
 	size_t nbatches;
 
-	/* distribution (net/), set once before traffic flows */
-	const struct tr_dist_ops *dist_ops;
-	void *dist;
-
 	/* back-pressure */
 	uint32_t mb_high, mb_low;      /* mailbox depth thresholds */
 	pthread_mutex_t mute_lock[64]; /* stripes, by receiver slot */
+
+	/* distribution (net/), set once before traffic flows; last, so the
+	 * hot fields above keep their cache lines */
+	const struct tr_dist_ops *dist_ops;
+	void *dist;
 };
 
 /* ---- thread context ---------------------------------------------------- */
