@@ -185,6 +185,11 @@ struct tr_net {
 
 	void *zctx;
 	void *router;
+	void *zap; /* REP on inproc://zeromq.zap.01 when CURVE is on */
+	uint8_t (*allow)[32]; /* CURVE client keys allowed in */
+	size_t nallow;
+	bool curve;
+	char srv_pub[41], srv_sec[41], my_pub[41], my_sec[41]; /* Z85 */
 	int efd;
 	pthread_t thread;
 	_Atomic bool stop;
@@ -1155,6 +1160,11 @@ static struct outconn *out_start(struct tr_net *net, const char *endpoint,
 	    zmq_setsockopt(oc->sock, ZMQ_IMMEDIATE, &one, sizeof(one)) ||
 	    zmq_setsockopt(oc->sock, ZMQ_SNDHWM, &hwm, sizeof(hwm)) ||
 	    zmq_setsockopt(oc->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) ||
+	    (net->curve &&
+	     (zmq_setsockopt(oc->sock, ZMQ_CURVE_SERVERKEY, net->srv_pub, 41) ||
+	      zmq_setsockopt(oc->sock, ZMQ_CURVE_PUBLICKEY, net->my_pub, 41) ||
+	      zmq_setsockopt(oc->sock, ZMQ_CURVE_SECRETKEY, net->my_sec,
+	                     41))) ||
 	    zmq_connect(oc->sock, endpoint)) {
 		if (oc->sock)
 			zmq_close(oc->sock);
@@ -1852,20 +1862,86 @@ static void flush_ready(struct tr_net *net)
 			flush_peer(net, net->plist[i]);
 }
 
+/* ---- ZAP (RFC 27): the CURVE allow-list ---------------------------------- */
+
+/* Answer every pending ZAP request: 200 if the client key is allowed. */
+static void drain_zap(struct tr_net *net)
+{
+	for (int k = 0; k < 64; k++) {
+		zmq_msg_t f[8];
+		int nf = 0;
+		bool more = true;
+		while (more && nf < 8) {
+			zmq_msg_init(&f[nf]);
+			if (zmq_msg_recv(&f[nf], net->zap, ZMQ_DONTWAIT) < 0) {
+				zmq_msg_close(&f[nf]);
+				if (!nf)
+					return;
+				break;
+			}
+			more = zmq_msg_more(&f[nf]);
+			nf++;
+		}
+		while (more) { /* more frames than any request has */
+			zmq_msg_t x;
+			zmq_msg_init(&x);
+			if (zmq_msg_recv(&x, net->zap, ZMQ_DONTWAIT) < 0)
+				more = false;
+			else
+				more = zmq_msg_more(&x);
+			zmq_msg_close(&x);
+		}
+		/* version, request id, domain, address, identity, mechanism,
+		 * client key */
+		bool ok = nf == 7 && zmq_msg_size(&f[0]) == 3 &&
+		          !memcmp(zmq_msg_data(&f[0]), "1.0", 3) &&
+		          zmq_msg_size(&f[2]) == 6 &&
+		          !memcmp(zmq_msg_data(&f[2]), "troupe", 6) &&
+		          zmq_msg_size(&f[5]) == 5 &&
+		          !memcmp(zmq_msg_data(&f[5]), "CURVE", 5) &&
+		          zmq_msg_size(&f[6]) == 32;
+		bool allowed = false;
+		for (size_t i = 0; ok && i < net->nallow && !allowed; i++)
+			allowed =
+			        !memcmp(zmq_msg_data(&f[6]), net->allow[i], 32);
+		if (!allowed) {
+			stat_add(&net->st_rejected_auth, 1);
+			net_log(net, "ZAP refused a CURVE key", NULL, NULL);
+		}
+		if (nf >= 2) {
+			const char *code = allowed ? "200" : "400";
+			const char *text = allowed ? "OK" : "key not allowed";
+			zmq_send(net->zap, "1.0", 3, ZMQ_SNDMORE);
+			zmq_send(net->zap, zmq_msg_data(&f[1]),
+			         zmq_msg_size(&f[1]), ZMQ_SNDMORE);
+			zmq_send(net->zap, code, 3, ZMQ_SNDMORE);
+			zmq_send(net->zap, text, strlen(text), ZMQ_SNDMORE);
+			zmq_send(net->zap, "", 0, ZMQ_SNDMORE);
+			zmq_send(net->zap, "", 0, 0);
+		}
+		for (int i = 0; i < nf; i++)
+			zmq_msg_close(&f[i]);
+	}
+}
+
 static void *io_main(void *arg)
 {
 	struct tr_net *net = arg;
-	zmq_pollitem_t items[2 + 256];
+	zmq_pollitem_t items[3 + 256];
 	struct outconn *owners[256];
+	const int first = net->zap ? 3 : 2; /* the first DEALER's item */
 	while (!atomic_load(&net->stop)) {
 		int n = 0;
 		items[n++] = (zmq_pollitem_t){NULL, net->efd, ZMQ_POLLIN, 0};
 		items[n++] = (zmq_pollitem_t){net->router, 0, ZMQ_POLLIN, 0};
-		for (struct outconn *oc = net->outs; oc && n < 2 + 256;
+		if (net->zap)
+			items[n++] =
+			        (zmq_pollitem_t){net->zap, 0, ZMQ_POLLIN, 0};
+		for (struct outconn *oc = net->outs; oc && n < first + 256;
 		     oc = oc->next) {
 			if (oc->dead || !oc->sock)
 				continue;
-			owners[n - 2] = oc;
+			owners[n - first] = oc;
 			items[n++] =
 			        (zmq_pollitem_t){oc->sock, 0, ZMQ_POLLIN, 0};
 		}
@@ -1884,11 +1960,13 @@ static void *io_main(void *arg)
 			(void)rr;
 		}
 		run_cmds(net);
+		if (net->zap && (items[2].revents & ZMQ_POLLIN))
+			drain_zap(net);
 		if (items[1].revents & ZMQ_POLLIN)
 			drain_router(net);
-		for (int i = 2; i < n; i++)
+		for (int i = first; i < n; i++)
 			if (items[i].revents & ZMQ_POLLIN)
-				drain_dealer(net, owners[i - 2]);
+				drain_dealer(net, owners[i - first]);
 		flush_ready(net);
 		timers(net, false);
 		if (net->leaving)
@@ -2002,6 +2080,18 @@ void tr_net_opts_init(tr_net_opts_t *opts)
 		memset(opts, 0, sizeof(*opts));
 }
 
+static bool z85_key(const char *s, uint8_t out[32])
+{
+	return s && strlen(s) == 40 && zmq_z85_decode(out, s);
+}
+
+tr_err tr_curve_keypair(char *public_z85, char *secret_z85)
+{
+	if (!public_z85 || !secret_z85)
+		return TR_EINVAL;
+	return zmq_curve_keypair(public_z85, secret_z85) ? TR_ENOTSUP : TR_OK;
+}
+
 static tr_err bind_router(struct tr_net *net, const char *listen)
 {
 	net->router = zmq_socket(net->zctx, ZMQ_ROUTER);
@@ -2014,6 +2104,19 @@ static tr_err bind_router(struct tr_net *net, const char *listen)
 	zmq_setsockopt(net->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
 	zmq_setsockopt(net->router, ZMQ_SNDHWM, &hwm, sizeof(hwm));
 	zmq_setsockopt(net->router, ZMQ_HANDSHAKE_IVL, &hs, sizeof(hs));
+	if (net->curve) {
+		/* The ZAP handler first: with CURVE and no handler, libzmq
+		 * lets any key in. */
+		net->zap = zmq_socket(net->zctx, ZMQ_REP);
+		if (!net->zap || zmq_bind(net->zap, "inproc://zeromq.zap.01"))
+			return TR_EIO;
+		if (zmq_setsockopt(net->router, ZMQ_CURVE_SERVER, &one,
+		                   sizeof(one)) ||
+		    zmq_setsockopt(net->router, ZMQ_CURVE_SECRETKEY,
+		                   net->srv_sec, 41) ||
+		    zmq_setsockopt(net->router, ZMQ_ZAP_DOMAIN, "troupe", 6))
+			return TR_ENOTSUP; /* libzmq built without CURVE */
+	}
 	if (!listen) {
 		net->endpoint[0] = 0;
 		return TR_OK;
@@ -2042,13 +2145,25 @@ tr_err tr_net_start(tr_node_t *node, const tr_net_opts_t *opts_in,
 		opts = *opts_in;
 	else
 		tr_net_opts_init(&opts);
-	if ((!opts.secret || opts.secret_len < TR_SECRET_MIN) &&
-	    !opts.curve_secret)
+	bool curve = opts.curve_server_public || opts.curve_server_secret ||
+	             opts.curve_public || opts.curve_secret ||
+	             opts.curve_allow_n;
+	uint8_t key[32];
+	if (curve && (!z85_key(opts.curve_server_public, key) ||
+	              !z85_key(opts.curve_server_secret, key) ||
+	              !z85_key(opts.curve_public, key) ||
+	              !z85_key(opts.curve_secret, key) || !opts.curve_allow_n ||
+	              !opts.curve_allow))
+		return TR_EINVAL;
+	for (size_t i = 0; curve && i < opts.curve_allow_n; i++)
+		if (!z85_key(opts.curve_allow[i], key))
+			return TR_EINVAL;
+	if (opts.secret && opts.secret_len < TR_SECRET_MIN)
+		return TR_EINVAL;
+	if (!opts.secret && !curve)
 		return TR_EINVAL;
 	if (!tr__wire_name_ok(node->name, strlen(node->name)))
 		return TR_EINVAL;
-	if (opts.curve_secret || opts.curve_public || opts.curve_allow_n)
-		return TR_ENOTSUP; /* see docs/protocol.md, "CURVE" */
 	if (sodium_init() < 0)
 		return TR_EINTERNAL;
 	struct tr_net *net = calloc(1, sizeof(*net));
@@ -2073,6 +2188,27 @@ tr_err tr_net_start(tr_node_t *node, const tr_net_opts_t *opts_in,
 		memcpy(net->secret, opts.secret, opts.secret_len);
 		net->secret_len = opts.secret_len;
 	}
+	if (curve) {
+		net->curve = true;
+		memcpy(net->srv_pub, opts.curve_server_public, 41);
+		memcpy(net->srv_sec, opts.curve_server_secret, 41);
+		memcpy(net->my_pub, opts.curve_public, 41);
+		memcpy(net->my_sec, opts.curve_secret, 41);
+		net->allow = calloc(opts.curve_allow_n, sizeof(*net->allow));
+		if (!net->allow) {
+			free(net->secret);
+			free(net);
+			return TR_ENOMEM;
+		}
+		for (size_t i = 0; i < opts.curve_allow_n; i++)
+			zmq_z85_decode(net->allow[i], opts.curve_allow[i]);
+		net->nallow = opts.curve_allow_n;
+	}
+	/* the caller's key strings need not outlive this call */
+	net->opts.curve_server_public = net->opts.curve_server_secret = NULL;
+	net->opts.curve_public = net->opts.curve_secret = NULL;
+	net->opts.curve_allow = NULL;
+	net->opts.secret = NULL;
 	pthread_mutex_init(&net->ready_lock, NULL);
 	pthread_mutex_init(&net->cmd_lock, NULL);
 	pthread_mutex_init(&net->sub_lock, NULL);
@@ -2106,12 +2242,15 @@ tr_err tr_net_start(tr_node_t *node, const tr_net_opts_t *opts_in,
 	*out = net;
 	return TR_OK;
 fail:
+	if (net->zap)
+		zmq_close(net->zap);
 	if (net->router)
 		zmq_close(net->router);
 	if (net->zctx)
 		zmq_ctx_term(net->zctx);
 	if (net->efd >= 0)
 		close(net->efd);
+	free(net->allow);
 	free(net->secret);
 	free(net);
 	return e;
@@ -2125,6 +2264,8 @@ static void net_shutdown(struct tr_net *net)
 	atomic_store(&net->stop, true);
 	poke(net);
 	pthread_join(net->thread, NULL);
+	if (net->zap)
+		zmq_close(net->zap);
 	zmq_close(net->router);
 	zmq_ctx_term(net->zctx);
 	close(net->efd);
@@ -2157,6 +2298,7 @@ static void net_free(struct tr_net *net)
 	}
 	free(net->ready);
 	free(net->subs);
+	free(net->allow);
 	free(net->secret);
 	pthread_mutex_destroy(&net->ready_lock);
 	pthread_mutex_destroy(&net->cmd_lock);

@@ -44,10 +44,16 @@ typedef struct tr_net_opts {
 	 * TR_SECRET_MIN bytes. Required unless CURVE keys are set. */
 	const void *secret;
 	size_t secret_len;
-	/* CURVE (optional, with or without a secret): this node's key pair
-	 * in Z85, and the allow-list of peer public keys (Z85). With CURVE
-	 * every connection is encrypted and a peer whose key is not on the
-	 * list is refused by the ZAP handler before any frame is read. */
+	/* CURVE (optional, with or without a secret; all or none of the key
+	 * fields). Keys are Z85 strings of 40 characters (zmq_curve_keypair).
+	 * Every node's listener uses the cluster's server key pair (the same
+	 * on every node: whoever holds it is a member); every node also has
+	 * its own key pair, which it presents when it connects. A listener
+	 * accepts a connection only if the connector's public key is on
+	 * curve_allow (checked by the node's ZAP handler, before ZeroMQ
+	 * hands over a single frame). All traffic is encrypted. */
+	const char *curve_server_public;
+	const char *curve_server_secret;
 	const char *curve_public;
 	const char *curve_secret;
 	const char *const *curve_allow;
@@ -193,12 +199,19 @@ TR_API tr_err tr_spawn_on(tr_net_t *net, const char *name,
 TR_API tr_err tr_send_named(tr_net_t *net, const char *node, const char *name,
                             tr_msg_t *m);
 
+/**
+ * tr_curve_keypair() - a fresh CURVE key pair, Z85, NUL-terminated
+ * (TR_CURVE_KEY_Z85 bytes each). TR_ENOTSUP if libzmq lacks CURVE.
+ */
+TR_API tr_err tr_curve_keypair(char *public_z85, char *secret_z85);
+
 typedef struct tr_net_stats {
 	size_t peers_up;
 	uint64_t frames_in, frames_out, msgs_in, msgs_out;
 	uint64_t bytes_in, bytes_out;
 	uint64_t rejected_frames; /* malformed, oversized, unknown kind ... */
-	uint64_t rejected_auth;   /* failed or missing authentication */
+	uint64_t rejected_auth;   /* failed or missing authentication,
+	                           * CURVE keys refused by the ZAP handler */
 	uint64_t spoofed;         /* sender not the authenticated peer */
 	uint64_t stale;           /* addressed to an old incarnation */
 	uint64_t nodedowns;
