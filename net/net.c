@@ -91,6 +91,7 @@ enum { OUT_CONNECTING = 0, OUT_AUTH_SENT, OUT_UP };
 struct outconn {
 	struct outconn *next;
 	void *sock;
+	void *mon; /* PAIR reading the line's socket events, or NULL */
 	char endpoint[TR_ENDPOINT_MAX];
 	char expect[TR_NODE_NAME_MAX + 1]; /* name we expect, or "" */
 	int state;
@@ -896,6 +897,11 @@ static void notify(struct tr_net *net, struct peer *p, bool up,
 
 static void out_close(struct outconn *oc)
 {
+	if (oc->mon) {
+		zmq_socket_monitor(oc->sock, NULL, 0);
+		zmq_close(oc->mon);
+		oc->mon = NULL;
+	}
 	if (oc->sock) {
 		zmq_close(oc->sock);
 		oc->sock = NULL;
@@ -1171,6 +1177,20 @@ static struct outconn *out_start(struct tr_net *net, const char *endpoint,
 		free(oc);
 		waiter_done(w, TR_EINVAL);
 		return NULL;
+	}
+	/* A closed TCP connection (a peer killed, a RST) ends the session at
+	 * once; heartbeats are for silent cuts. */
+	char mep[64];
+	snprintf(mep, sizeof(mep), "inproc://tr-line-%llu",
+	         (unsigned long long)atomic_fetch_add(&serial, 1));
+	if (!zmq_socket_monitor(oc->sock, mep, ZMQ_EVENT_DISCONNECTED)) {
+		oc->mon = zmq_socket(net->zctx, ZMQ_PAIR);
+		if (oc->mon && zmq_connect(oc->mon, mep)) {
+			zmq_close(oc->mon);
+			oc->mon = NULL;
+		}
+		if (!oc->mon)
+			zmq_socket_monitor(oc->sock, NULL, 0);
 	}
 	randombytes_buf(oc->nonce, sizeof(oc->nonce));
 	oc->state = OUT_CONNECTING;
@@ -1836,6 +1856,36 @@ static void drain_dealer(struct tr_net *net, struct outconn *oc)
 	}
 }
 
+/* Socket events of a line: a disconnection ends its session. */
+static void drain_mon(struct tr_net *net, struct outconn *oc)
+{
+	for (int k = 0; k < 16 && oc->mon; k++) {
+		zmq_msg_t ev, ep;
+		zmq_msg_init(&ev);
+		if (zmq_msg_recv(&ev, oc->mon, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&ev);
+			return;
+		}
+		uint16_t event = 0;
+		if (zmq_msg_size(&ev) >= 2)
+			memcpy(&event, zmq_msg_data(&ev), 2);
+		bool more = zmq_msg_more(&ev);
+		zmq_msg_close(&ev);
+		if (more) {
+			zmq_msg_init(&ep);
+			zmq_msg_recv(&ep, oc->mon, ZMQ_DONTWAIT);
+			zmq_msg_close(&ep);
+		}
+		struct peer *p = oc->peer;
+		if (event == ZMQ_EVENT_DISCONNECTED && p && p->out == oc &&
+		    oc->state == OUT_UP &&
+		    (p->state == TR_PEER_UP || p->state == TR_PEER_LEAVING)) {
+			session_down(net, p, "connection_closed", true);
+			return;
+		}
+	}
+}
+
 static void flush_ready(struct tr_net *net)
 {
 	pthread_mutex_lock(&net->ready_lock);
@@ -1927,8 +1977,9 @@ static void drain_zap(struct tr_net *net)
 static void *io_main(void *arg)
 {
 	struct tr_net *net = arg;
-	zmq_pollitem_t items[3 + 256];
-	struct outconn *owners[256];
+	zmq_pollitem_t items[3 + 512];
+	struct outconn *owners[512];
+	bool is_mon[512];
 	const int first = net->zap ? 3 : 2; /* the first DEALER's item */
 	while (!atomic_load(&net->stop)) {
 		int n = 0;
@@ -1937,13 +1988,20 @@ static void *io_main(void *arg)
 		if (net->zap)
 			items[n++] =
 			        (zmq_pollitem_t){net->zap, 0, ZMQ_POLLIN, 0};
-		for (struct outconn *oc = net->outs; oc && n < first + 256;
+		for (struct outconn *oc = net->outs; oc && n < first + 511;
 		     oc = oc->next) {
 			if (oc->dead || !oc->sock)
 				continue;
 			owners[n - first] = oc;
+			is_mon[n - first] = false;
 			items[n++] =
 			        (zmq_pollitem_t){oc->sock, 0, ZMQ_POLLIN, 0};
+			if (oc->mon) {
+				owners[n - first] = oc;
+				is_mon[n - first] = true;
+				items[n++] = (zmq_pollitem_t){oc->mon, 0,
+				                              ZMQ_POLLIN, 0};
+			}
 		}
 		bool stashed = false;
 		for (size_t i = 0; i < net->npeers; i++)
@@ -1964,9 +2022,14 @@ static void *io_main(void *arg)
 			drain_zap(net);
 		if (items[1].revents & ZMQ_POLLIN)
 			drain_router(net);
-		for (int i = first; i < n; i++)
-			if (items[i].revents & ZMQ_POLLIN)
+		for (int i = first; i < n; i++) {
+			if (!(items[i].revents & ZMQ_POLLIN))
+				continue;
+			if (is_mon[i - first])
+				drain_mon(net, owners[i - first]);
+			else
 				drain_dealer(net, owners[i - first]);
+		}
 		flush_ready(net);
 		timers(net, false);
 		if (net->leaving)

@@ -59,7 +59,8 @@ typedef struct tr_net_opts {
 	const char *const *curve_allow;
 	size_t curve_allow_n;
 	/* Heartbeat interval and silence after which a peer is declared
-	 * down; 0 = 100 ms and 600 ms (a kill -9 is seen about 0.6 s later). */
+	 * down; 0 = 100 ms and 600 ms. They catch peers that go silent; a
+	 * closed connection (as after a kill -9) ends a session at once. */
 	unsigned heartbeat_ms;
 	unsigned timeout_ms;
 	/* A hidden node (the CLI) connects to the nodes it names but never

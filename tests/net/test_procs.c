@@ -176,6 +176,24 @@ Test(procs, kill9_restart_and_leave, .init = setup, .fini = teardown,
 	down(r, why, sizeof(why));
 	cr_assert_str_eq(why, "noproc");
 
+	/* a silent peer (SIGSTOP: its sockets stay open) is found by the
+	 * heartbeats, and reconnects by itself once it runs again */
+	t0 = now_s();
+	kill(b2->pid, SIGSTOP);
+	m = event("nodedown", "b");
+	dt = now_s() - t0;
+	tr_msg_get_strbuf(m, 1, why, sizeof(why));
+	tr_msg_free(m);
+	cr_log_info("nodedown of a stopped b %.3f s after SIGSTOP (%s)", dt,
+	            why);
+	cr_assert_str_eq(why, "heartbeat_timeout");
+	cr_assert_lt(dt, 2.0);
+	kill(b2->pid, SIGCONT);
+	m = event("nodeup", "b");
+	cr_assert_eq(tr_msg_get_uint(m, 1, &cr), TR_OK);
+	cr_assert_eq(cr, b2->creation, "same incarnation after the pause");
+	tr_msg_free(m);
+
 	/* c leaves gracefully (its stdin closes) */
 	close(c->in);
 	c->in = -1;
