@@ -653,10 +653,13 @@ static tr_err enqueue(struct tr_net *net, struct peer *p, tr_pid_t to,
 		pthread_mutex_unlock(&p->lock);
 		return TR_ENOMEM;
 	}
+	size_t before = c->len;
 	env_write(c, wk, m, to, name, nl);
 	if (m->kind >= TR__SIG_FIRST && !name)
 		xnote(p, true, m->kind, m->from, to, m->ref, m->flags);
-	p->qbytes += need;
+	/* what was written, not the estimate: flush_peer() subtracts the
+	 * chunk's real length */
+	p->qbytes += c->len - before;
 	bool was_pending = p->pending;
 	p->pending = true;
 	bool over = p->qbytes > net->q_high;
