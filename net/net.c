@@ -47,7 +47,8 @@
 #define PEER_SLOTS     2048 /* open addressing, 2x MAX_PEERS */
 #define MAX_PENDING_IN 256  /* incoming handshakes in progress */
 #define CHUNK_TARGET   (256u << 10)
-#define FRAME_HEAD     16 /* reserved in front of each chunk */
+#define FRAME_HEAD     16   /* reserved in front of each chunk */
+#define DIRECT_MAX     1024 /* envelopes a sender may write itself */
 #define XBUCKETS       256
 #define KERNEL_NAME    "tr_net_kernel"
 
@@ -116,9 +117,11 @@ struct peer {
 	char endpoint[TR_ENDPOINT_MAX];
 	tr_pid_t kernel;
 	struct chunk *qh, *qt;
-	size_t qbytes; /* queued, not yet taken by ZeroMQ */
-	bool pending;  /* on the ready list */
-	bool gated;    /* gate closed for being over the high mark */
+	size_t qbytes;    /* queued, not yet taken by ZeroMQ */
+	bool pending;     /* on the ready list */
+	bool direct;      /* senders may write to the line themselves */
+	uint64_t seq_out; /* DATA frames sent in this session */
+	bool gated;       /* gate closed for being over the high mark */
 	struct xent **xb;
 	size_t xn;
 	struct waiter *waiters[8];
@@ -132,9 +135,10 @@ struct peer {
 	uint8_t rid[256];
 	size_t rid_len;
 	bool via_router; /* peer has no listener: answer on its line */
-	uint64_t seq_out, seq_in;
-	int64_t last_heard, last_sent;
-	struct chunk *stash; /* a frame ZeroMQ refused for now (HWM) */
+	uint64_t seq_in;
+	int64_t last_heard;
+	_Atomic int64_t last_sent; /* written by senders, read by timers */
+	struct chunk *stash;       /* a frame ZeroMQ refused for now (HWM) */
 	bool leave_acked;
 	bool leave_pending; /* LEAVE not sent yet (a frame is stashed) */
 	bool retry;
@@ -625,6 +629,10 @@ static void env_write(struct chunk *c, unsigned wk, const tr_msg_t *m,
 	c->n++;
 }
 
+static int send_raw(struct tr_net *net, struct peer *p, const uint8_t *data,
+                    size_t len);
+static size_t frame_head(struct chunk *c, uint64_t seq);
+
 static tr_err enqueue(struct tr_net *net, struct peer *p, tr_pid_t to,
                       const char *name, tr_msg_t *m)
 {
@@ -647,6 +655,29 @@ static tr_err enqueue(struct tr_net *net, struct peer *p, tr_pid_t to,
 		/* an old incarnation's pid: dead, as in Erlang */
 		tr__signal_stale(net->node, to, m);
 		return TR_OK;
+	}
+	if (p->direct && !p->qh && !p->stash && !p->pending &&
+	    need <= DIRECT_MAX) {
+		/* Nothing waits: write the frame to the line here, which saves
+		 * the I/O thread's wake-up (latency); a refusal (HWM) or a
+		 * failure falls back to the queue. */
+		uint8_t buf[FRAME_HEAD + DIRECT_MAX];
+		struct chunk one = {NULL, buf, FRAME_HEAD, sizeof(buf), 0};
+		env_write(&one, wk, m, to, name, nl);
+		size_t off = frame_head(&one, p->seq_out + 1);
+		if (one.p == buf &&
+		    send_raw(net, p, buf + off, one.len - off) == 0) {
+			p->seq_out++;
+			if (m->kind >= TR__SIG_FIRST && !name)
+				xnote(p, true, m->kind, m->from, to, m->ref,
+				      m->flags);
+			pthread_mutex_unlock(&p->lock);
+			atomic_fetch_add_explicit(&p->msgs_out, 1,
+			                          memory_order_relaxed);
+			stat_add(&net->st_msgs_out, 1);
+			tr_msg_free(m);
+			return TR_OK;
+		}
 	}
 	struct chunk *c = q_room(p, need);
 	if (!c) {
@@ -700,7 +731,9 @@ static const struct tr_dist_ops dist_ops = {dist_route, dist_stop};
 
 /* ---- frames out (I/O thread) --------------------------------------------- */
 
-/* Send bytes to the peer on its line. 0 sent, 1 would block, -1 gone. */
+/* Send bytes to the peer on its line. 0 sent, 1 would block, -1 gone.
+ * Peer lock held: a line (DEALER) is written by senders and the I/O
+ * thread alike, one at a time. */
 static int send_raw(struct tr_net *net, struct peer *p, const uint8_t *data,
                     size_t len)
 {
@@ -728,7 +761,10 @@ static int send_buf(struct tr_net *net, struct peer *p, struct tr_wbuf *b)
 {
 	if (b->oom)
 		return -1;
-	return send_raw(net, p, b->p, b->len);
+	pthread_mutex_lock(&p->lock);
+	int r = send_raw(net, p, b->p, b->len);
+	pthread_mutex_unlock(&p->lock);
+	return r;
 }
 
 /* Answer on the ROUTER to an identity (handshake). */
@@ -760,88 +796,81 @@ static void session_down(struct tr_net *net, struct peer *p, const char *reason,
                          bool retry);
 
 /* The stash holds a frame with its seq already assigned (head written);
- * frames must leave in seq order, so nothing else goes before it. */
-static bool try_stash(struct tr_net *net, struct peer *p)
+ * frames must leave in seq order, so nothing else goes before it. Peer
+ * lock held. 0: sent (or none), 1: still refused, -1: the line failed. */
+static int try_stash(struct tr_net *net, struct peer *p)
 {
 	struct chunk *c = p->stash;
 	if (!c)
-		return true;
+		return 0;
 	size_t off = c->cap; /* cap doubles as the head offset while stashed */
-	size_t len = c->len - off;
-	int r = send_raw(net, p, c->p + off, len);
-	if (r == 1)
-		return false;
-	if (r < 0) {
-		session_down(net, p, "connection_closed", true);
-		return false;
-	}
-	pthread_mutex_lock(&p->lock);
+	int r = send_raw(net, p, c->p + off, c->len - off);
+	if (r)
+		return r;
 	p->qbytes -= c->len - FRAME_HEAD;
-	pthread_mutex_unlock(&p->lock);
 	p->stash = NULL;
 	chunk_free(c);
-	return true;
+	return 0;
 }
 
+/* Send what is queued for p, one DATA frame per chunk. Runs under the
+ * peer's lock: senders may write to the line directly (enqueue()), and
+ * the lock keeps the frames in sequence order. */
 static void flush_peer(struct tr_net *net, struct peer *p)
 {
-	if (!try_stash(net, p))
-		return;
 	pthread_mutex_lock(&p->lock);
-	struct chunk *list = p->qh;
-	p->qh = p->qt = NULL;
-	p->pending = false;
-	bool up = p->state == TR_PEER_UP || p->state == TR_PEER_LEAVING;
-	pthread_mutex_unlock(&p->lock);
-	while (list && up) {
-		struct chunk *c = list;
-		list = c->next;
-		c->next = NULL;
-		size_t off = frame_head(c, ++p->seq_out);
-		size_t bytes = c->len - FRAME_HEAD;
-		int r = send_raw(net, p, c->p + off, c->len - off);
-		if (r == 0) {
-			chunk_free(c);
-			pthread_mutex_lock(&p->lock);
-			p->qbytes -= bytes;
-			pthread_mutex_unlock(&p->lock);
-			continue;
-		}
-		if (r == 1) {
-			c->cap = off;
-			p->stash = c;
-			/* what is left goes back in front of the queue */
-			pthread_mutex_lock(&p->lock);
-			if (list) {
-				struct chunk *t = list;
-				while (t->next)
-					t = t->next;
-				t->next = p->qh;
-				if (!p->qh)
-					p->qt = t;
-				p->qh = list;
-				list = NULL;
+	int r = try_stash(net, p);
+	if (r == 0) {
+		struct chunk *list = p->qh;
+		p->qh = p->qt = NULL;
+		p->pending = false;
+		bool up = p->state == TR_PEER_UP || p->state == TR_PEER_LEAVING;
+		while (list && up && r == 0) {
+			struct chunk *c = list;
+			size_t off = frame_head(c, p->seq_out + 1);
+			r = send_raw(net, p, c->p + off, c->len - off);
+			if (r == 1) {
+				/* keep it, and what follows, for the next round
+				 */
+				p->seq_out++;
+				c->cap = off;
+				p->stash = c;
+				list = c->next;
+				c->next = NULL;
+				if (list) {
+					struct chunk *t = list;
+					while (t->next)
+						t = t->next;
+					t->next = p->qh;
+					if (!p->qh)
+						p->qt = t;
+					p->qh = list;
+					list = NULL;
+				}
+				if (p->qh)
+					p->pending = true;
+				break;
 			}
-			if (p->qh && !p->pending)
-				p->pending = true;
-			pthread_mutex_unlock(&p->lock);
-			return;
+			if (r == 0) {
+				p->seq_out++;
+				p->qbytes -= c->len - FRAME_HEAD;
+			}
+			list = c->next;
+			chunk_free(c);
 		}
-		chunk_free(c);
-		session_down(net, p, "connection_closed", true);
-		break;
+		while (list) { /* the session is over */
+			struct chunk *c = list;
+			list = c->next;
+			chunk_free(c);
+		}
 	}
-	while (list) {
-		struct chunk *c = list;
-		list = c->next;
-		chunk_free(c);
-	}
-	pthread_mutex_lock(&p->lock);
 	bool open = p->gated && p->qbytes < net->q_high / 2;
 	if (open)
 		p->gated = false;
 	pthread_mutex_unlock(&p->lock);
-	if (open)
+	if (r < 0)
+		session_down(net, p, "connection_closed", true);
+	else if (open)
 		tr__gate_open(&p->gate);
 }
 
@@ -851,11 +880,14 @@ static int send_small(struct tr_net *net, struct peer *p, unsigned kind,
 {
 	uint8_t buf[16];
 	struct tr_wbuf b = {buf, 0, sizeof(buf), false};
+	pthread_mutex_lock(&p->lock);
 	tr__wb_array(&b, with_seq ? 2 : 1);
 	tr__wb_uint(&b, kind);
 	if (with_seq)
 		tr__wb_uint(&b, p->seq_out);
-	return send_buf(net, p, &b);
+	int r = send_raw(net, p, b.p, b.len);
+	pthread_mutex_unlock(&p->lock);
+	return r;
 }
 
 /* ---- events to subscribers ----------------------------------------------- */
@@ -956,6 +988,8 @@ static void session_down(struct tr_net *net, struct peer *p, const char *reason,
 	pthread_mutex_lock(&p->lock);
 	bool was_up = p->state == TR_PEER_UP || p->state == TR_PEER_LEAVING;
 	p->state = TR_PEER_DOWN;
+	p->direct = false; /* from now on only this thread uses the line */
+	p->seq_out = 0;
 	struct chunk *q = p->qh;
 	p->qh = p->qt = NULL;
 	p->qbytes = 0;
@@ -983,7 +1017,7 @@ static void session_down(struct tr_net *net, struct peer *p, const char *reason,
 	p->in_up = false;
 	p->rid_len = 0;
 	p->via_router = false;
-	p->seq_in = p->seq_out = 0;
+	p->seq_in = 0;
 	deliver_noconnection(net, xb);
 	for (int i = 0; i < 8; i++)
 		waiter_done(ws[i], TR_ECONNRESET);
@@ -1041,6 +1075,10 @@ static void check_up(struct tr_net *net, struct peer *p)
 	bool was = p->state == TR_PEER_UP;
 	if (!was)
 		p->state = TR_PEER_UP;
+	/* A line that only sends can be written by the senders themselves
+	 * (the I/O thread stops polling it); a hidden node without a
+	 * listener receives on its line, so it keeps it to itself. */
+	p->direct = !p->via_router && !(net->hidden && !net->endpoint[0]);
 	struct waiter *ws[8];
 	memcpy(ws, p->waiters, sizeof(ws));
 	memset(p->waiters, 0, sizeof(p->waiters));
@@ -1536,12 +1574,14 @@ static void on_session_frame(struct tr_net *net, struct peer *p,
 			return;
 		}
 		send_small(net, p, TR_W_LEAVE_ACK, false);
+		pthread_mutex_lock(&p->lock);
 		if (p->out && p->out->sock) {
 			/* let the ack leave before the line closes */
 			int linger = 1000;
 			zmq_setsockopt(p->out->sock, ZMQ_LINGER, &linger,
 			               sizeof(linger));
 		}
+		pthread_mutex_unlock(&p->lock);
 		session_down(net, p, "left", false);
 		return;
 	case TR_W_LEAVE_ACK:
@@ -1995,10 +2035,16 @@ static void *io_main(void *arg)
 		     oc = oc->next) {
 			if (oc->dead || !oc->sock)
 				continue;
-			owners[n - first] = oc;
-			is_mon[n - first] = false;
-			items[n++] =
-			        (zmq_pollitem_t){oc->sock, 0, ZMQ_POLLIN, 0};
+			/* a line senders write to is not read here: only one
+			 * thread may use a socket at a time */
+			bool shared = oc->peer && oc->peer->out == oc &&
+			              oc->state == OUT_UP && oc->peer->direct;
+			if (!shared) {
+				owners[n - first] = oc;
+				is_mon[n - first] = false;
+				items[n++] = (zmq_pollitem_t){oc->sock, 0,
+				                              ZMQ_POLLIN, 0};
+			}
 			if (oc->mon) {
 				owners[n - first] = oc;
 				is_mon[n - first] = true;
