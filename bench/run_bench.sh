@@ -4,6 +4,11 @@
 #
 #   RESULT <name> troupe=<value> erlang=<value> unit=<unit> ratio=<x>
 #
+# and, for remote_throughput and remote_pingpong, the raw ZeroMQ floor of
+# the same work in the same run:
+#
+#   FLOOR <name> zeromq=<value> unit=<unit> troupe_fraction=<x>
+#
 # ratio > 1 means troupe is better (for times and sizes erlang/troupe, for
 # rates troupe/erlang). BENCH_REPEAT=N runs each side N times and keeps the
 # median, alternating the two sides. Exits non-zero if any side failed.
@@ -11,10 +16,12 @@ set -u
 build=${1:?usage: run_bench.sh BUILD_DIR [NAME...]}
 shift
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(spawn_flat spawn_tree mailbox pingpong ring idle_memory)
+[ ${#names[@]} -gt 0 ] || names=(spawn_flat spawn_tree mailbox pingpong ring idle_memory
+	remote_throughput remote_pingpong detect_nodedown)
 repeat=${BENCH_REPEAT:-1}
 here=$(cd "$(dirname "$0")" && pwd)
 tr_bench=$build/bench/tr_bench
+tr_bench_net=$build/bench/tr_bench_net
 
 if ! command -v erl >/dev/null || ! command -v erlc >/dev/null; then
 	echo "run_bench: erl/erlc not found (apt-get install erlang-nox)" >&2
@@ -23,7 +30,7 @@ fi
 [ -x "$tr_bench" ] || { echo "run_bench: $tr_bench not built" >&2; exit 2; }
 ebin=$build/bench/ebin
 mkdir -p "$ebin"
-erlc -o "$ebin" "$here/erlang/tr_bench.erl" || exit 2
+erlc -o "$ebin" "$here/erlang/tr_bench.erl" "$here/erlang/tr_bench_dist.erl" || exit 2
 
 
 # run_once CMD...: prints "value unit peak_rss_mb" of one run.
@@ -56,9 +63,28 @@ for name in "${names[@]}"; do
 	# Alternate the two sides so both meet the same machine states (this
 	# kind of VM switches between a fast and a slow mode for cross-core
 	# traffic; see docs/benchmarks.md).
+	# Distribution benchmarks: two troupe nodes (tr_bench_net) against two
+	# Erlang nodes (tr_bench_dist, distribution at its defaults), plus the
+	# raw ZeroMQ floor of the same work, measured in the same run.
+	floor=
+	case $name in
+	remote_throughput) floor=zmq_throughput ;;
+	remote_pingpong) floor=zmq_pingpong ;;
+	esac
+	: >"$tmp/z"
 	for ((i = 0; i < repeat; i++)); do
-		run_once "$tr_bench" "$name" >>"$tmp/t" || ok=0
-		run_once erl -noshell +P 4000000 -pa "$ebin" -s tr_bench main "$name" >>"$tmp/e" || ok=0
+		case $name in
+		remote_* | detect_nodedown)
+			run_once "$tr_bench_net" "$name" >>"$tmp/t" || ok=0
+			run_once erl -noshell -sname "trb$$_$i" -setcookie trbench \
+				-pa "$ebin" -s tr_bench_dist main "$name" >>"$tmp/e" || ok=0
+			[ -z "$floor" ] || run_once "$tr_bench_net" "$floor" >>"$tmp/z" || ok=0
+			;;
+		*)
+			run_once "$tr_bench" "$name" >>"$tmp/t" || ok=0
+			run_once erl -noshell +P 4000000 -pa "$ebin" -s tr_bench main "$name" >>"$tmp/e" || ok=0
+			;;
+		esac
 	done
 	t=$(med "$tmp/t")
 	e=$(med "$tmp/e")
@@ -71,6 +97,11 @@ for name in "${names[@]}"; do
 	read -r tv tu trss <<<"$t"
 	read -r ev _ erss <<<"$e"
 	echo "RESULT $name troupe=$(fmt "$tv") erlang=$(fmt "$ev") unit=$tu ratio=$(ratio "$tv" "$ev" "$tu")"
+	if [ -s "$tmp/z" ]; then
+		# FLOOR: raw ZeroMQ, same work; fraction = troupe / floor
+		read -r zv zu _ <<<"$(med "$tmp/z")"
+		echo "FLOOR $name zeromq=$(fmt "$zv") unit=$zu troupe_fraction=$(ratio "$tv" "$zv" "$zu")"
+	fi
 	if [ -n "${trss:-}" ] && [ -n "${erss:-}" ]; then
 		echo "RESULT ${name}_rss troupe=$(fmt "$trss") erlang=$(fmt "$erss") unit=MB ratio=$(ratio "$trss" "$erss" MB)"
 	fi
