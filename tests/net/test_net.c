@@ -853,3 +853,96 @@ Test(net, a_full_peer_queue_pauses_the_sender_and_loses_nothing)
 	cr_assert_eq(info[ia].queued_bytes, 0);
 	tr_node_destroy(x);
 }
+
+/* ---- hidden nodes, monitor_node --------------------------------------------
+ */
+
+static bool any_nodeup(const tr_msg_t *m, void *arg)
+{
+	(void)arg;
+	return tr_msg_is(m, "nodeup");
+}
+
+Test(net, a_hidden_node_talks_but_never_joins_the_mesh)
+{
+	/* "cli" has no listener: a answers it on its own line */
+	tr_node_t *cli = mknode("cli");
+	tr_net_opts_t o;
+	tr_net_opts_init(&o);
+	o.secret = SECRET;
+	o.secret_len = strlen(SECRET);
+	o.hidden = true;
+	tr_net_t *netcli;
+	cr_assert_eq(tr_net_start(cli, &o, &netcli), TR_OK);
+	cr_assert_str_eq(tr_net_endpoint(netcli), "");
+	cr_assert_eq(tr_net_join(netcli, tr_net_endpoint(neta), WAIT_MS),
+	             TR_OK);
+	/* it calls an actor of a, and gets the reply */
+	tr_pid_t echo = spawn_on(node, &echo_b, NULL);
+	tr_msg_t *rep = NULL;
+	cr_assert_eq(tr_call(cli, echo, mk_int("v", 9), WAIT_MS, &rep, NULL, 0),
+	             TR_OK);
+	tr_msg_free(rep);
+	/* a lists it as hidden; a's plain subscribers never heard of it:
+	 * the next nodeup they get is that of d, which joins after it */
+	tr_peer_info_t info[4];
+	size_t n;
+	cr_assert_eq(tr_net_nodes(neta, info, 4, &n), TR_OK);
+	bool seen = false;
+	for (size_t i = 0; i < n && i < 4; i++)
+		if (!strcmp(info[i].name, "cli"))
+			seen = info[i].hidden && info[i].state == TR_PEER_UP;
+	cr_assert(seen, "a does not list cli as a hidden peer");
+	tr_node_t *d = mknode("d");
+	tr_net_t *netd = mknet(d, SECRET);
+	cr_assert_eq(tr_net_join(netd, tr_net_endpoint(neta), WAIT_MS), TR_OK);
+	tr_msg_t *m = NULL;
+	cr_assert_eq(
+	        tr_inbox_receive_match(inbox, WAIT_MS, any_nodeup, NULL, &m),
+	        TR_OK);
+	char name[32];
+	tr_msg_get_strbuf(m, 0, name, sizeof(name));
+	tr_msg_free(m);
+	cr_assert_str_eq(name, "d");
+	/* and the mesh did not reach out to it */
+	await_up(netd, "b");
+	cr_assert(!tr_net_is_up(netd, "cli"));
+	cr_assert(!tr_net_is_up(netb, "cli"));
+	tr_node_destroy(d);
+	tr_node_destroy(cli);
+}
+
+Test(net, monitor_node_fires_once)
+{
+	/* an unknown node: nodedown at once */
+	cr_assert_eq(tr_net_monitor_node(neta, me, "zz", true), TR_OK);
+	tr_msg_t *m = node_event("nodedown", "zz");
+	tr_msg_free(m);
+	/* b: one nodedown when it goes (plus the monitor_nodes one) */
+	cr_assert_eq(tr_net_monitor_node(neta, me, "b", true), TR_OK);
+	tr_net_stop(netb);
+	tr_msg_free(node_event("nodedown", "b"));
+	tr_msg_free(node_event("nodedown", "b"));
+	/* b's next life ends with one nodedown only (monitor_nodes'): the
+	 * monitor_node was used up */
+	tr_node_destroy(nb);
+	nb = mknode("b");
+	netb = mknet(nb, SECRET);
+	cr_assert_eq(tr_net_join(netb, tr_net_endpoint(neta), WAIT_MS), TR_OK);
+	expect_node_event("nodeup", "b");
+	tr_net_stop(netb);
+	tr_msg_free(node_event("nodedown", "b"));
+	tr_node_t *e = mknode("e");
+	tr_net_t *nete = mknet(e, SECRET);
+	cr_assert_eq(tr_net_join(nete, tr_net_endpoint(neta), WAIT_MS), TR_OK);
+	expect_node_event("nodeup", "e"); /* after anything about b */
+	const char *want[2] = {"nodedown", "b"};
+	tr_msg_t *extra = NULL;
+	cr_assert_eq(tr_inbox_receive_match(inbox, 0, match_node_event, want,
+	                                    &extra),
+	             TR_ETIMEDOUT, "monitor_node fired twice");
+	tr_node_destroy(e);
+	cr_assert_eq(tr_net_monitor_node(neta, me, "b", false), TR_OK);
+	cr_assert_eq(tr_net_monitor_node(neta, me, "bad name!", true),
+	             TR_EINVAL);
+}
