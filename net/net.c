@@ -199,9 +199,12 @@ struct tr_net {
 	pthread_t thread;
 	_Atomic bool stop;
 	bool stopped;
-	bool leaving;      /* I/O thread: a LEAVE is in progress */
-	bool left;         /* I/O thread: left; refuse HELLOs until a join */
-	int64_t next_tick; /* I/O thread: when timers() runs next */
+	bool leaving;        /* I/O thread: a LEAVE is in progress */
+	bool left;           /* I/O thread: left; refuse HELLOs until a join */
+	int64_t next_tick;   /* I/O thread: when timers() runs next */
+	int64_t warn_window; /* I/O thread: rate limit of net_warn_limited() */
+	unsigned warns;
+	bool debug; /* TROUPE_NET_DEBUG */
 	struct waiter *leave_waiter;
 	int64_t leave_deadline;
 
@@ -237,13 +240,33 @@ static void stat_add(_Atomic uint64_t *c, uint64_t v)
 	atomic_fetch_add_explicit(c, v, memory_order_relaxed);
 }
 
-static void net_log(struct tr_net *net, const char *what, const char *who,
-                    const char *detail)
+static void net_log(struct tr_net *net, int level, const char *what,
+                    const char *who, const char *detail)
 {
-	if (!getenv("TROUPE_NET_DEBUG"))
+	if (!net->opts.log && !net->debug)
 		return;
-	fprintf(stderr, "troupe-net %s: %s %s%s%s\n", net->node->name, what,
-	        who ? who : "", detail ? ": " : "", detail ? detail : "");
+	char line[512];
+	snprintf(line, sizeof(line), "%s: %s%s%s%s%s", net->node->name, what,
+	         who ? " " : "", who ? who : "", detail ? ": " : "",
+	         detail ? detail : "");
+	if (net->opts.log)
+		net->opts.log(net->opts.log_ctx, level, line);
+	else
+		fprintf(stderr, "troupe-net %s\n", line);
+}
+
+/* I/O thread: a warning about a peer that is not authenticated, at most
+ * 10 a second (a flood must not turn into a flood of log lines). */
+static void net_warn_limited(struct tr_net *net, const char *what,
+                             const char *detail)
+{
+	int64_t now = now_ms();
+	if (now - net->warn_window >= 1000) {
+		net->warn_window = now;
+		net->warns = 0;
+	}
+	if (net->warns++ < 10)
+		net_log(net, TR_LOG_WARN, what, NULL, detail);
 }
 
 /* ---- waiters ------------------------------------------------------------- */
@@ -1023,7 +1046,7 @@ static void session_down(struct tr_net *net, struct peer *p, const char *reason,
 		waiter_done(ws[i], TR_ECONNRESET);
 	if (was_up) {
 		stat_add(&net->st_nodedowns, 1);
-		net_log(net, "nodedown", p->name, reason);
+		net_log(net, TR_LOG_INFO, "nodedown", p->name, reason);
 		notify(net, p, false, reason);
 	}
 	p->retry = retry && p->endpoint[0] && !net->hidden && !p->hidden;
@@ -1090,7 +1113,7 @@ static void check_up(struct tr_net *net, struct peer *p)
 	p->backoff = 100;
 	p->retry = false;
 	p->last_heard = p->last_sent = now_ms();
-	net_log(net, "nodeup", p->name, NULL);
+	net_log(net, TR_LOG_INFO, "nodeup", p->name, NULL);
 	notify(net, p, true, NULL);
 	if (net->hidden || p->hidden)
 		return;
@@ -1290,8 +1313,8 @@ static void on_challenge(struct tr_net *net, struct outconn *oc,
 	      h->name, net->node->creation, h->creation, want);
 	if (net->secret && !proof_ok(want, h->proof)) {
 		stat_add(&net->st_rejected_auth, 1);
-		net_log(net, "refused (bad proof from acceptor)", h->name,
-		        oc->endpoint);
+		net_log(net, TR_LOG_WARN, "refused (bad proof from acceptor)",
+		        h->name, oc->endpoint);
 		out_fail(net, oc, TR_EAUTH);
 		return;
 	}
@@ -1376,6 +1399,7 @@ static void on_hello(struct tr_net *net, const uint8_t *rid, size_t rid_len,
 	}
 	if (!slot) {
 		stat_add(&net->st_rejected_auth, 1);
+		net_warn_limited(net, "dropped a HELLO", "too many handshakes");
 		return; /* too many handshakes at once: drop */
 	}
 	slot->used = true;
@@ -1406,6 +1430,7 @@ static void on_auth(struct tr_net *net, const uint8_t *rid, size_t rid_len,
 	}
 	if (!s) {
 		stat_add(&net->st_rejected_auth, 1);
+		net_warn_limited(net, "dropped an AUTH", "no handshake");
 		return;
 	}
 	s->used = false;
@@ -1415,7 +1440,7 @@ static void on_auth(struct tr_net *net, const uint8_t *rid, size_t rid_len,
 	      net->node->name, h->creation, net->node->creation, want);
 	if (net->secret && !proof_ok(want, prf)) {
 		stat_add(&net->st_rejected_auth, 1);
-		net_log(net, "refused (bad proof)", h->name, NULL);
+		net_log(net, TR_LOG_WARN, "refused (bad proof)", h->name, NULL);
 		refuse_router(net, rid, rid_len, "authentication failed");
 		return;
 	}
@@ -1472,6 +1497,7 @@ static bool deliver_env(struct tr_net *net, struct peer *p,
 	      (e->kind == TR_WE_SEND || e->kind == TR_WE_CAST)) &&
 	    (e->from.node != p->id || e->from.creation != p->creation)) {
 		stat_add(&net->st_spoofed, 1);
+		net_log(net, TR_LOG_WARN, "spoofed sender", p->name, NULL);
 		return false;
 	}
 	bool payload_ok =
@@ -1556,8 +1582,8 @@ static void on_session_frame(struct tr_net *net, struct peer *p,
 			if (tr__wire_next_env(&c, &e) ||
 			    !deliver_env(net, p, &e)) {
 				stat_add(&net->st_rejected, 1);
-				net_log(net, "protocol error", p->name,
-				        "bad envelope");
+				net_log(net, TR_LOG_WARN, "protocol error",
+				        p->name, "bad envelope");
 				session_down(net, p, "protocol_error", true);
 				return;
 			}
@@ -1620,8 +1646,11 @@ static void on_router_frame(struct tr_net *net, const uint8_t *rid,
 	tr_err e = tr__wire_decode(data, len, &f);
 	if (e) {
 		stat_add(&net->st_rejected, 1);
+		if (!p)
+			net_warn_limited(net, "dropped a malformed frame",
+			                 "unauthenticated peer");
 		if (p) {
-			net_log(net, "protocol error", p->name,
+			net_log(net, TR_LOG_WARN, "protocol error", p->name,
 			        "malformed frame");
 			session_down(net, p, "protocol_error", true);
 		} else if (e == TR_EVERSION) {
@@ -1644,6 +1673,8 @@ static void on_router_frame(struct tr_net *net, const uint8_t *rid,
 		if (!p) {
 			/* nothing before authentication */
 			stat_add(&net->st_rejected_auth, 1);
+			net_warn_limited(net, "dropped a frame",
+			                 "unauthenticated peer");
 			return;
 		}
 		on_session_frame(net, p, &f);
@@ -1689,7 +1720,8 @@ static void on_dealer_frame(struct tr_net *net, struct outconn *oc,
 		return;
 	case TR_W_REFUSE:
 		stat_add(&net->st_rejected_auth, 1);
-		net_log(net, "refused by peer", oc->endpoint, f.reason);
+		net_log(net, TR_LOG_WARN, "refused by peer", oc->endpoint,
+		        f.reason);
 		out_fail(net, oc,
 		         !strcmp(f.reason, "authentication failed") ? TR_EAUTH
 		         : !strcmp(f.reason, "name in use")         ? TR_EEXIST
@@ -1867,6 +1899,7 @@ static void drain_router(struct tr_net *net)
 		}
 		if (extra || zmq_msg_size(&id) > 255) {
 			stat_add(&net->st_rejected, 1);
+			net_warn_limited(net, "dropped a frame", "multipart");
 		} else {
 			on_router_frame(net, zmq_msg_data(&id),
 			                zmq_msg_size(&id), zmq_msg_data(&body),
@@ -1999,7 +2032,7 @@ static void drain_zap(struct tr_net *net)
 			        !memcmp(zmq_msg_data(&f[6]), net->allow[i], 32);
 		if (!allowed) {
 			stat_add(&net->st_rejected_auth, 1);
-			net_log(net, "ZAP refused a CURVE key", NULL, NULL);
+			net_warn_limited(net, "ZAP refused a CURVE key", NULL);
 		}
 		if (nf >= 2) {
 			const char *code = allowed ? "200" : "400";
@@ -2290,6 +2323,7 @@ tr_err tr_net_start(tr_node_t *node, const tr_net_opts_t *opts_in,
 	net->max_frame = opts.max_frame ? opts.max_frame : (16u << 20);
 	net->q_high = opts.peer_queue_high ? opts.peer_queue_high : (8u << 20);
 	net->hidden = opts.hidden;
+	net->debug = getenv("TROUPE_NET_DEBUG") != NULL;
 	net->efd = -1;
 	if (opts.secret) {
 		net->secret = malloc(opts.secret_len);

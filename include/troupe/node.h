@@ -72,7 +72,17 @@ typedef struct tr_net_opts {
 	/* Bytes queued for one peer before sending actors are paused until
 	 * it drains below half; 0 = 8 MiB. */
 	size_t peer_queue_high;
+	/* Events (one line each, no newline): refused peers, dropped frames,
+	 * protocol errors (TR_LOG_WARN), nodeup/nodedown (TR_LOG_INFO).
+	 * Called from the I/O thread; must not block. NULL: nothing is
+	 * logged, unless TROUPE_NET_DEBUG is set in the environment (then
+	 * to stderr). Warnings about frames from unauthenticated peers are
+	 * rate-limited (at most 10 a second); the counters count them all. */
+	void (*log)(void *ctx, int level, const char *line);
+	void *log_ctx;
 } tr_net_opts_t;
+
+enum { TR_LOG_ERROR = 0, TR_LOG_WARN = 1, TR_LOG_INFO = 2, TR_LOG_DEBUG = 3 };
 
 /** tr_net_opts_init() - zero the options (every field's default). */
 TR_API void tr_net_opts_init(tr_net_opts_t *opts);

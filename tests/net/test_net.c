@@ -26,10 +26,21 @@ static tr_node_t *mknode(const char *name)
 	return n;
 }
 
+static _Atomic int log_lines[4]; /* by level, from every node's net */
+
+static void count_log(void *ctx, int level, const char *line)
+{
+	(void)ctx;
+	(void)line;
+	if (level >= 0 && level < 4)
+		log_lines[level]++;
+}
+
 static tr_net_t *mknet(tr_node_t *n, const char *secret)
 {
 	tr_net_opts_t o;
 	tr_net_opts_init(&o);
+	o.log = count_log;
 	o.listen = "tcp://127.0.0.1:0";
 	o.secret = secret;
 	o.secret_len = strlen(secret);
@@ -522,6 +533,19 @@ Test(net, garbage_and_unauthenticated_frames_are_dropped)
 	              (unsigned long long)st.rejected_frames,
 	              (unsigned long long)st.rejected_auth);
 	expect_no_tag("x", 100); /* nothing reached the inbox */
+	/* logged, but a flood of garbage is not a flood of lines */
+	int warns0 = log_lines[TR_LOG_WARN];
+	cr_assert_geq(warns0, 1, "nothing was logged");
+	for (int i = 0; i < 200; i++)
+		zmq_send(s, garbage, sizeof(garbage), 0);
+	t0 = now_s();
+	do
+		tr_net_stats(neta, &st);
+	while (st.rejected_frames + st.rejected_auth < 205 && now_s() - t0 < 5);
+	cr_assert_geq(st.rejected_frames + st.rejected_auth, 205);
+	cr_assert_leq(log_lines[TR_LOG_WARN] - warns0, 20,
+	              "%d warnings for 200 frames",
+	              log_lines[TR_LOG_WARN] - warns0);
 	zmq_close(s);
 	zmq_ctx_term(ctx);
 	cr_assert(tr_net_is_up(neta, "b"));
