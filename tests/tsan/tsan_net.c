@@ -123,7 +123,8 @@ static void sender_receive(void *state, tr_msg_t *m)
 	for (int k = 0; k < 250 && s->next < PER; k++) {
 		tr_msg_t *x = mk_int("n", s->id);
 		tr_msg_add_int(x, s->next++);
-		tr_send(s->to, x);
+		if (tr_send(s->to, x))
+			tr_msg_free(x); /* b is gone (last scenario) */
 	}
 	if (s->next < PER)
 		tr_send(tr_self(), mk("more"));
