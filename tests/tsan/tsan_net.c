@@ -14,51 +14,13 @@
 #include <troupe/troupe.h>
 
 #define SECRET "tsan cluster secret, long enough"
-#define WAIT   60000
+
+#include "tap.h"
+
+#define WAIT_NET 60000
 
 static tr_node_t *na, *nb;
 static tr_net_t *neta, *netb;
-static tr_inbox_t *inbox; /* on a */
-static tr_pid_t me;
-static int failures, cases;
-static const char *current;
-
-#define CHECK(cond)                                                    \
-	do {                                                           \
-		if (!(cond)) {                                         \
-			printf("# %s: %s:%d: %s\n", current, __FILE__, \
-			       __LINE__, #cond);                       \
-			return false;                                  \
-		}                                                      \
-	} while (0)
-
-static tr_msg_t *mk(const char *tag)
-{
-	tr_msg_t *m;
-	if (tr_msg_new(&m, tag))
-		abort();
-	return m;
-}
-
-static tr_msg_t *mk_int(const char *tag, int64_t v)
-{
-	tr_msg_t *m = mk(tag);
-	tr_msg_add_int(m, v);
-	return m;
-}
-
-static bool match_tag(const tr_msg_t *m, void *arg)
-{
-	return tr_msg_is(m, arg);
-}
-
-static tr_msg_t *wait_tag(const char *tag)
-{
-	tr_msg_t *m = NULL;
-	if (tr_inbox_receive_match(inbox, WAIT, match_tag, (void *)tag, &m))
-		return NULL;
-	return m;
-}
 
 static tr_net_t *start(tr_node_t **n, const char *name, size_t high)
 {
@@ -163,8 +125,8 @@ static bool many_senders_one_peer(void)
 	for (;;) {
 		tr_send(cp, mk("report"));
 		tr_msg_t *m = NULL;
-		CHECK(tr_inbox_receive_match(inbox, WAIT, match_report, NULL,
-		                             &m) == TR_OK);
+		CHECK(tr_inbox_receive_match(inbox, WAIT_NET, match_report,
+		                             NULL, &m) == TR_OK);
 		bool bad = tr_msg_is(m, "bad");
 		int64_t t = 0;
 		tr_msg_get_int(m, 0, &t);
@@ -210,7 +172,7 @@ static bool monitors_then_nodedown(void)
 	int downs = 0;
 	while (downs < N) {
 		tr_msg_t *m = NULL;
-		CHECK(tr_inbox_receive(inbox, WAIT, &m) == TR_OK);
+		CHECK(tr_inbox_receive(inbox, WAIT_NET, &m) == TR_OK);
 		if (tr_msg_kind(m) == TR_MSG_DOWN) {
 			char why[64];
 			tr_msg_down_info(m, NULL, NULL, why, sizeof(why));
@@ -222,17 +184,6 @@ static bool monitors_then_nodedown(void)
 	return true;
 }
 
-static void run(const char *name, bool (*fn)(void))
-{
-	current = name;
-	cases++;
-	bool ok = fn();
-	if (!ok)
-		failures++;
-	printf("%s %d - %s\n", ok ? "ok" : "not ok", cases, name);
-	fflush(stdout);
-}
-
 int main(void)
 {
 	printf("1..2\n");
@@ -241,15 +192,15 @@ int main(void)
 	if (tr_inbox_new(na, &inbox))
 		abort();
 	me = tr_inbox_pid(inbox);
-	if (tr_net_join(netb, tr_net_endpoint(neta), WAIT) ||
-	    tr_net_join(neta, tr_net_endpoint(netb), WAIT)) {
+	if (tr_net_join(netb, tr_net_endpoint(neta), WAIT_NET) ||
+	    tr_net_join(neta, tr_net_endpoint(netb), WAIT_NET)) {
 		printf("Bail out! no session\n");
 		return 1;
 	}
-	run("many senders to one peer: order, no loss, gate",
-	    many_senders_one_peer);
-	run("remote monitors end with noconnection under traffic",
-	    monitors_then_nodedown);
+	run_case("many senders to one peer: order, no loss, gate",
+	         many_senders_one_peer);
+	run_case("remote monitors end with noconnection under traffic",
+	         monitors_then_nodedown);
 	tr_inbox_destroy(inbox);
 	tr_node_destroy(nb);
 	tr_node_destroy(na);

@@ -17,48 +17,9 @@
 #include <string.h>
 #include <troupe/troupe.h>
 
+#include "tap.h"
+
 static tr_node_t *node;
-static tr_inbox_t *inbox;
-static tr_pid_t me;
-static int failures, cases;
-static const char *current;
-
-#define CHECK(cond)                                                    \
-	do {                                                           \
-		if (!(cond)) {                                         \
-			printf("# %s: %s:%d: %s\n", current, __FILE__, \
-			       __LINE__, #cond);                       \
-			return false;                                  \
-		}                                                      \
-	} while (0)
-
-static tr_msg_t *mk(const char *tag)
-{
-	tr_msg_t *m;
-	if (tr_msg_new(&m, tag))
-		abort();
-	return m;
-}
-
-static tr_msg_t *mk_int(const char *tag, int64_t v)
-{
-	tr_msg_t *m = mk(tag);
-	tr_msg_add_int(m, v);
-	return m;
-}
-
-static bool match_tag(const tr_msg_t *m, void *arg)
-{
-	return tr_msg_is(m, arg);
-}
-
-static tr_msg_t *wait_tag(const char *tag)
-{
-	tr_msg_t *m = NULL;
-	if (tr_inbox_receive_match(inbox, 60000, match_tag, (void *)tag, &m))
-		return NULL;
-	return m;
-}
 
 /* ---- 1. ping-pong pairs on all schedulers ----------------------------- */
 
@@ -572,14 +533,8 @@ int main(void)
 	}
 	me = tr_inbox_pid(inbox);
 	printf("TAP version 13\n1..%zu\n", n);
-	for (size_t i = 0; i < n; i++) {
-		current = scenarios[i].name;
-		bool ok = scenarios[i].fn();
-		printf("%s - tsan::%s\n", ok ? "ok" : "not ok", current);
-		fflush(stdout);
-		cases++;
-		failures += !ok;
-	}
+	for (size_t i = 0; i < n; i++)
+		run_case(scenarios[i].name, scenarios[i].fn);
 	tr_inbox_destroy(inbox);
 	tr_node_destroy(node);
 	return failures ? 1 : 0;
