@@ -9,6 +9,7 @@
 #define TR_TROUPE_H
 
 #include <troupe/actor.h>
+#include <troupe/app.h>
 #include <troupe/err.h>
 #include <troupe/msg.h>
 #include <troupe/node.h>

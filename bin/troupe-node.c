@@ -1,0 +1,474 @@
+/*
+ * bin/troupe-node.c - the troupe node daemon (the counterpart of
+ * `erl -name ... -setcookie`). Public API only. See docs/troupe-node.md.
+ *
+ *   troupe-node --name NAME --listen tcp://IP:PORT [--join tcp://IP:PORT]...
+ *               [--secret-file FILE | --curve-dir DIR] [--load APP.so[:ARG]]...
+ *               [--heartbeat-ms N] [--timeout-ms N]
+ *               [--log-level error|warn|info|debug] [--config FILE]
+ *
+ * Once listening (and joined) it prints one line to stdout:
+ *   troupe-node NAME listening on tcp://IP:PORT
+ * SIGTERM or SIGINT: graceful leave, then exit 0. Logs: stderr, one event a
+ * line. Exit 2 on bad usage, 1 on a failure to start.
+ */
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <troupe/app.h>
+#include <troupe/troupe.h>
+#include <unistd.h>
+
+#define MAX_LIST 64
+
+static int log_level = TR_LOG_INFO;
+static const char *level_names[] = {"error", "warn", "info", "debug"};
+
+static void logf_(int level, const char *fmt, ...)
+{
+	if (level > log_level)
+		return;
+	char line[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "troupe-node %s: %s\n", level_names[level], line);
+}
+
+static void net_log(void *ctx, int level, const char *line)
+{
+	(void)ctx;
+	logf_(level < 0 ? 0 : level > 3 ? 3 : level, "%s", line);
+}
+
+static void usage_exit(const char *why)
+{
+	if (why)
+		fprintf(stderr, "troupe-node: %s\n", why);
+	fprintf(stderr,
+	        "usage: troupe-node --name NAME --listen tcp://IP:PORT "
+	        "[--join tcp://IP:PORT]...\n"
+	        "                   [--secret-file FILE | --curve-dir DIR] "
+	        "[--load APP.so[:ARG]]...\n"
+	        "                   [--heartbeat-ms N] [--timeout-ms N] "
+	        "[--log-level error|warn|info|debug]\n"
+	        "                   [--config FILE]\n");
+	exit(2);
+}
+
+/* ---- built-in behaviours
+ * ----------------------------------------------------- */
+
+static tr_err echo_init(void **state, void *arg)
+{
+	(void)arg;
+	*state = NULL;
+	return TR_OK;
+}
+
+/* A call returns its payload; a plain message goes back to its sender. */
+static void echo_receive(void *state, tr_msg_t *m)
+{
+	(void)state;
+	tr_msg_t *r;
+	if (tr_msg_dup(m, &r))
+		return;
+	if (tr_msg_kind(m) == TR_MSG_CALL) {
+		tr_from_t from;
+		if (!tr_msg_from(m, &from) && !tr_reply(&from, r))
+			return;
+	} else if (!tr_pid_is_none(tr_msg_sender(m)) &&
+	           !tr_send(tr_msg_sender(m), r)) {
+		return;
+	}
+	tr_msg_free(r);
+}
+
+static const tr_behaviour_t echo_b = {
+        .name = "echo", .init = echo_init, .receive = echo_receive};
+
+static tr_err counter_init(void **state, void *arg)
+{
+	(void)arg;
+	*state = calloc(1, sizeof(uint64_t));
+	return *state ? TR_OK : TR_ENOMEM;
+}
+
+/* Any sent message adds one; the call "get" answers ["count", n]. */
+static void counter_receive(void *state, tr_msg_t *m)
+{
+	uint64_t *n = state;
+	if (tr_msg_kind(m) != TR_MSG_CALL) {
+		++*n;
+		return;
+	}
+	tr_from_t from;
+	tr_msg_t *r;
+	if (tr_msg_from(m, &from) || tr_msg_new(&r, "count"))
+		return;
+	if (!tr_msg_is(m, "get")) {
+		tr_msg_free(r);
+		if (tr_msg_new(&r, "error") ||
+		    tr_msg_add_str(r, "unknown call"))
+			return;
+	} else {
+		tr_msg_add_uint(r, *n);
+	}
+	if (tr_reply(&from, r))
+		tr_msg_free(r);
+}
+
+static void counter_terminate(void *state, const char *reason)
+{
+	(void)reason;
+	free(state);
+}
+
+static const tr_behaviour_t counter_b = {.name = "counter",
+                                         .init = counter_init,
+                                         .receive = counter_receive,
+                                         .terminate = counter_terminate};
+
+/* ---- options
+ * ----------------------------------------------------------------- */
+
+struct opts {
+	char *name, *listen, *secret_file, *curve_dir;
+	char *join[MAX_LIST], *load[MAX_LIST];
+	int njoin, nload;
+	unsigned heartbeat_ms, timeout_ms;
+};
+
+static unsigned parse_ms(const char *s, const char *what)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || *end || !*s || v == 0 || v > 600000) {
+		char why[128];
+		snprintf(why, sizeof(why), "%s: not a number of ms: %s", what,
+		         s);
+		usage_exit(why);
+	}
+	return (unsigned)v;
+}
+
+static void set_opt(struct opts *o, const char *key, char *val)
+{
+	if (!strcmp(key, "name"))
+		o->name = val;
+	else if (!strcmp(key, "listen"))
+		o->listen = val;
+	else if (!strcmp(key, "join") && o->njoin < MAX_LIST)
+		o->join[o->njoin++] = val;
+	else if (!strcmp(key, "load") && o->nload < MAX_LIST)
+		o->load[o->nload++] = val;
+	else if (!strcmp(key, "secret-file"))
+		o->secret_file = val;
+	else if (!strcmp(key, "curve-dir"))
+		o->curve_dir = val;
+	else if (!strcmp(key, "heartbeat-ms"))
+		o->heartbeat_ms = parse_ms(val, key);
+	else if (!strcmp(key, "timeout-ms"))
+		o->timeout_ms = parse_ms(val, key);
+	else if (!strcmp(key, "log-level")) {
+		int l = -1;
+		for (int i = 0; i < 4; i++)
+			if (!strcmp(val, level_names[i]))
+				l = i;
+		if (l < 0)
+			usage_exit("--log-level: error, warn, info or debug");
+		log_level = l;
+	} else {
+		char why[160];
+		snprintf(why, sizeof(why), "unknown option: %s", key);
+		usage_exit(why);
+	}
+}
+
+/* --config FILE: one "key = value" per line (the long options' names),
+ * '#' starts a comment. Command-line options given later win. */
+static void read_config(struct opts *o, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		fprintf(stderr, "troupe-node: --config %s: %s\n", path,
+		        strerror(errno));
+		exit(2);
+	}
+	char line[1024];
+	int lineno = 0;
+	while (fgets(line, sizeof(line), f)) {
+		lineno++;
+		char *h = strchr(line, '#');
+		if (h)
+			*h = 0;
+		char *eq = strchr(line, '=');
+		char *k = line, *v;
+		while (*k == ' ' || *k == '\t')
+			k++;
+		if (!*k || *k == '\n')
+			continue;
+		if (!eq) {
+			fprintf(stderr,
+			        "troupe-node: %s:%d: expected key = value\n",
+			        path, lineno);
+			exit(2);
+		}
+		*eq = 0;
+		v = eq + 1;
+		for (char *e = eq - 1; e >= k && (*e == ' ' || *e == '\t'); e--)
+			*e = 0;
+		while (*v == ' ' || *v == '\t')
+			v++;
+		v[strcspn(v, "\r\n")] = 0;
+		for (char *e = v + strlen(v) - 1;
+		     e >= v && (*e == ' ' || *e == '\t'); e--)
+			*e = 0;
+		set_opt(o, k, strdup(v));
+	}
+	fclose(f);
+}
+
+/* The whole file, with one trailing newline removed. */
+static char *read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	char *buf = malloc(4097);
+	size_t n = buf ? fread(buf, 1, 4096, f) : 0;
+	fclose(f);
+	if (!buf)
+		return NULL;
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	buf[n] = 0;
+	*len = n;
+	return buf;
+}
+
+/* DIR/server.key and DIR/node.key: "PUBLIC\nSECRET\n" (Z85);
+ * DIR/allowed/NAME.pub: one public key each. */
+static bool read_keypair(const char *dir, const char *file, char *pub,
+                         char *sec)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return false;
+	bool ok = fscanf(f, "%40s %40s", pub, sec) == 2 && strlen(pub) == 40 &&
+	          strlen(sec) == 40;
+	fclose(f);
+	return ok;
+}
+
+static int load_curve(const char *dir, tr_net_opts_t *no, char *keys,
+                      const char **allow)
+{
+	char *srv_pub = keys, *srv_sec = keys + 41, *pub = keys + 82,
+	     *sec = keys + 123;
+	if (!read_keypair(dir, "server.key", srv_pub, srv_sec) ||
+	    !read_keypair(dir, "node.key", pub, sec)) {
+		fprintf(stderr,
+		        "troupe-node: --curve-dir %s: needs server.key and "
+		        "node.key (public and secret key, Z85)\n",
+		        dir);
+		return -1;
+	}
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/allowed", dir);
+	DIR *d = opendir(path);
+	int n = 0;
+	struct dirent *de;
+	while (d && (de = readdir(d)) && n < MAX_LIST) {
+		size_t l = strlen(de->d_name);
+		if (l < 5 || strcmp(de->d_name + l - 4, ".pub"))
+			continue;
+		char p[4096 + 256];
+		snprintf(p, sizeof(p), "%s/%s", path, de->d_name);
+		size_t len;
+		char *k = read_file(p, &len);
+		if (k && len == 40)
+			allow[n++] = k;
+		else
+			free(k);
+	}
+	if (d)
+		closedir(d);
+	if (!n) {
+		fprintf(stderr,
+		        "troupe-node: --curve-dir %s: no allowed/*.pub\n", dir);
+		return -1;
+	}
+	no->curve_server_public = srv_pub;
+	no->curve_server_secret = srv_sec;
+	no->curve_public = pub;
+	no->curve_secret = sec;
+	no->curve_allow = allow;
+	no->curve_allow_n = (size_t)n;
+	return 0;
+}
+
+/* ---- main ---------------------------------------------------------------- */
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	        {"name", required_argument, 0, 0},
+	        {"listen", required_argument, 0, 0},
+	        {"join", required_argument, 0, 0},
+	        {"secret-file", required_argument, 0, 0},
+	        {"curve-dir", required_argument, 0, 0},
+	        {"load", required_argument, 0, 0},
+	        {"heartbeat-ms", required_argument, 0, 0},
+	        {"timeout-ms", required_argument, 0, 0},
+	        {"log-level", required_argument, 0, 0},
+	        {"config", required_argument, 0, 0},
+	        {"help", no_argument, 0, 'h'},
+	        {0, 0, 0, 0},
+	};
+	/* static: what it points to (config values, keys) stays reachable
+	 * for the process's life */
+	static struct opts o;
+	int idx, c;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", longopts, &idx)) != -1) {
+		if (c == 'h')
+			usage_exit(NULL);
+		if (c != 0) {
+			char why[160];
+			snprintf(why, sizeof(why),
+			         "unknown or incomplete option: %s",
+			         argv[optind - 1]);
+			usage_exit(why);
+		}
+		if (!strcmp(longopts[idx].name, "config"))
+			read_config(&o, optarg);
+		else
+			set_opt(&o, longopts[idx].name, optarg);
+	}
+	if (optind < argc)
+		usage_exit("unexpected arguments");
+	if (!o.name || !o.listen)
+		usage_exit("--name and --listen are required");
+	if (!o.secret_file == !o.curve_dir)
+		usage_exit("give one of --secret-file and --curve-dir");
+
+	tr_net_opts_t no;
+	tr_net_opts_init(&no);
+	no.listen = o.listen;
+	no.heartbeat_ms = o.heartbeat_ms;
+	no.timeout_ms = o.timeout_ms;
+	no.log = net_log;
+	char *secret = NULL;
+	static char keys[4 * 41];
+	static const char *allow[MAX_LIST];
+	if (o.secret_file) {
+		size_t len;
+		secret = read_file(o.secret_file, &len);
+		if (!secret) {
+			fprintf(stderr, "troupe-node: --secret-file %s: %s\n",
+			        o.secret_file, strerror(errno));
+			return 2;
+		}
+		if (len < TR_SECRET_MIN) {
+			fprintf(stderr,
+			        "troupe-node: --secret-file %s: a secret needs "
+			        "at "
+			        "least %d bytes\n",
+			        o.secret_file, TR_SECRET_MIN);
+			free(secret);
+			return 2;
+		}
+		no.secret = secret;
+		no.secret_len = len;
+	} else if (load_curve(o.curve_dir, &no, keys, allow)) {
+		return 2;
+	}
+
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	/* threads started below inherit the mask: only main takes them */
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	tr_node_opts_t nopts;
+	tr_node_opts_init(&nopts);
+	nopts.name = o.name;
+	tr_node_t *node;
+	tr_err e = tr_node_new(&node, &nopts);
+	if (e) {
+		fprintf(stderr, "troupe-node: cannot start node %s: %s\n",
+		        o.name, tr_strerror(e));
+		free(secret);
+		return 1;
+	}
+	tr_net_t *net;
+	if ((e = tr_net_start(node, &no, &net))) {
+		fprintf(stderr, "troupe-node: cannot listen on %s: %s\n",
+		        o.listen, tr_strerror(e));
+		tr_node_destroy(node);
+		free(secret);
+		return 1;
+	}
+	tr_net_export(net, &echo_b);
+	tr_net_export(net, &counter_b);
+	for (int i = 0; i < o.njoin; i++) {
+		if ((e = tr_net_join(net, o.join[i], 10000))) {
+			fprintf(stderr, "troupe-node: cannot join %s: %s\n",
+			        o.join[i], tr_strerror(e));
+			tr_node_destroy(node);
+			free(secret);
+			return 1;
+		}
+	}
+	for (int i = 0; i < o.nload; i++) {
+		char *spec = o.load[i], *colon = strchr(spec, ':');
+		const char *arg = "";
+		if (colon) {
+			*colon = 0;
+			arg = colon + 1;
+		}
+		void *h = dlopen(spec, RTLD_NOW | RTLD_LOCAL);
+		tr_app_start_fn start = NULL;
+		if (h) /* POSIX's way round ISO C's object/function split */
+			*(void **)&start = dlsym(h, TR_APP_ENTRY);
+		int rc = start ? start(node, net, arg) : -1;
+		if (rc) {
+			fprintf(stderr, "troupe-node: --load %s: %s\n", spec,
+			        !h       ? dlerror()
+			        : !start ? "no " TR_APP_ENTRY " in it"
+			                 : "its start failed");
+			tr_node_destroy(node);
+			free(secret);
+			return 1;
+		}
+		logf_(TR_LOG_INFO, "loaded %s", spec);
+	}
+	printf("troupe-node %s listening on %s\n", o.name,
+	       tr_net_endpoint(net));
+	fflush(stdout);
+
+	int sig = 0;
+	sigwait(&set, &sig);
+	logf_(TR_LOG_INFO, "%s: leaving",
+	      sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	e = tr_net_leave(net, 5000);
+	if (e)
+		logf_(TR_LOG_WARN, "leave: %s", tr_strerror(e));
+	tr_node_destroy(node);
+	free(secret);
+	return 0;
+}
