@@ -7,6 +7,7 @@
  */
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -257,4 +258,99 @@ Test(troupe_node, bad_usage_is_one_clear_line_and_exit_2, .init = setup,
 	fclose(out);
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1);
 	cr_assert(strstr(err, "--load"), "%s", err);
+}
+
+/* Start n1 from a --config file (and a CURVE dir when curve is set). */
+static void start_from_config(const char *extra)
+{
+	char cfg[64];
+	snprintf(cfg, sizeof(cfg), "/tmp/tr-cfg-%d", (int)getpid());
+	FILE *f = fopen(cfg, "w");
+	fprintf(f, "# a node\nname = n1\nlisten = tcp://127.0.0.1:0\n%s\n",
+	        extra);
+	fclose(f);
+	char *args[] = {"troupe-node", "--config", cfg, NULL};
+	daemon_pid = run_daemon(args, &daemon_out, &errfd);
+	char line[512];
+	bool got = fgets(line, sizeof(line), daemon_out) != NULL;
+	unlink(cfg);
+	cr_assert(got, "no ready line");
+	cr_assert_eq(
+	        sscanf(line, "troupe-node n1 listening on %255s", daemon_ep), 1,
+	        "ready line: %s", line);
+}
+
+Test(troupe_node, a_config_file_does_what_the_flags_do, .init = setup,
+     .fini = teardown, .timeout = 60)
+{
+	char extra[128];
+	snprintf(extra, sizeof(extra), "secret-file = %s  # the secret",
+	         secret_path);
+	start_from_config(extra);
+	cr_assert_eq(tr_net_join(neta, daemon_ep, WAIT_MS), TR_OK);
+	tr_msg_free(node_event("nodeup", "n1"));
+}
+
+static void write_pair(const char *path, const char *pub, const char *sec)
+{
+	FILE *f = fopen(path, "w");
+	cr_assert(f);
+	fprintf(f, "%s\n%s\n", pub, sec);
+	fclose(f);
+}
+
+Test(troupe_node, curve_dir, .init = setup, .fini = teardown, .timeout = 60)
+{
+	/* a second node of this process, with CURVE: the daemon allows its
+	 * key (and its own) from DIR/allowed */
+	char sp[41], ss[41], np[41], ns[41], cp[41], cs[41];
+	cr_assert_eq(tr_curve_keypair(sp, ss), TR_OK);
+	cr_assert_eq(tr_curve_keypair(np, ns), TR_OK);
+	cr_assert_eq(tr_curve_keypair(cp, cs), TR_OK);
+	char dir[64], path[128];
+	snprintf(dir, sizeof(dir), "/tmp/tr-curve-%d", (int)getpid());
+	mkdir(dir, 0700);
+	snprintf(path, sizeof(path), "%s/allowed", dir);
+	mkdir(path, 0700);
+	snprintf(path, sizeof(path), "%s/server.key", dir);
+	write_pair(path, sp, ss);
+	snprintf(path, sizeof(path), "%s/node.key", dir);
+	write_pair(path, np, ns);
+	snprintf(path, sizeof(path), "%s/allowed/n1.pub", dir);
+	FILE *f = fopen(path, "w");
+	fprintf(f, "%s\n", np);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/allowed/c.pub", dir);
+	f = fopen(path, "w");
+	fprintf(f, "%s\n", cp);
+	fclose(f);
+	char extra[128];
+	snprintf(extra, sizeof(extra), "curve-dir = %s", dir);
+	start_from_config(extra);
+
+	tr_node_opts_t o;
+	tr_node_opts_init(&o);
+	o.name = "c";
+	tr_node_t *c;
+	cr_assert_eq(tr_node_new(&c, &o), TR_OK);
+	const char *allow[2] = {np, cp};
+	tr_net_opts_t no;
+	tr_net_opts_init(&no);
+	no.curve_server_public = sp;
+	no.curve_server_secret = ss;
+	no.curve_public = cp;
+	no.curve_secret = cs;
+	no.curve_allow = allow;
+	no.curve_allow_n = 2;
+	tr_net_t *netc;
+	cr_assert_eq(tr_net_start(c, &no, &netc), TR_OK);
+	tr_err e = tr_net_join(netc, daemon_ep, WAIT_MS);
+	tr_pid_t echo;
+	if (!e)
+		e = tr_spawn_on(netc, "n1", "echo", NULL, WAIT_MS, &echo);
+	tr_node_destroy(c);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	cr_assert_eq(system(cmd), 0);
+	cr_assert_eq(e, TR_OK, "%s", tr_err_name(e));
 }
