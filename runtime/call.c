@@ -69,8 +69,7 @@ bool tr__call_dispatch(struct tr_actor *a, tr_msg_t *m)
 void tr__calls_abort(struct tr_actor *a)
 {
 	struct tr__pent *e;
-	tr__ptab_foreach(a->calls, e)
-	{
+	tr__ptab_foreach (a->calls, e) {
 		struct pending *p = e->ptr;
 		if (p->timer)
 			tr__timer_cancel(a->node, p->timer, NULL);

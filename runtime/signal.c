@@ -255,15 +255,13 @@ void tr__signal_exit_propagate(struct tr_actor *a, const char *reason)
 {
 	tr_pid_t self = tr__pid_of(a);
 	struct tr__pent *e;
-	tr__ptab_foreach(a->links, e)
-	{
+	tr__ptab_foreach (a->links, e) {
 		if (!e->aux)
 			tr__send_exit(a->node, self, e->key, reason, true);
 	}
 	tr__ptab_free(a->links);
 	a->links = NULL;
-	tr__ptab_foreach(a->mons, e)
-	{
+	tr__ptab_foreach (a->mons, e) {
 		if (e->flags & TR__MON_WATCHED) {
 			tr_msg_t *d;
 			if (!tr__msg_down(TR__SIG_DOWN, tr__ref_key(e->key),

@@ -14,6 +14,7 @@
 #include <troupe/msg.h>
 #include <troupe/node.h>
 #include <troupe/pid.h>
+#include <troupe/registry.h>
 #include <troupe/runtime.h>
 #include <troupe/server.h>
 #include <troupe/version.h>
