@@ -5,9 +5,12 @@
  * Prints "READY <endpoint> <creation>" once it listens (and has joined),
  * serves an exported "echo" behaviour and an echo actor registered as
  * "echo", and leaves gracefully when its stdin closes (so it also goes
- * away when the test that started it dies).
+ * away when the test that started it dies). With TR_GLOBAL=1 in the
+ * environment it also runs the global registry and registers the echo
+ * actor globally as "echo@NAME" before it prints READY.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <troupe/troupe.h>
 
@@ -65,12 +68,25 @@ int main(int argc, char **argv)
 		fprintf(stderr, "node_proc: join: %s\n", tr_strerror(e));
 		return 1;
 	}
+	tr_global_t *g = NULL;
+	if (getenv("TR_GLOBAL")) {
+		char gname[256];
+		snprintf(gname, sizeof(gname), "echo@%s", argv[1]);
+		if ((e = tr_global_start(net, NULL, &g)) ||
+		    (e = tr_global_sync(g, 10000)) ||
+		    (e = tr_global_register(g, gname, p, NULL, 10000))) {
+			fprintf(stderr, "node_proc: global: %s\n",
+			        tr_strerror(e));
+			return 1;
+		}
+	}
 	printf("READY %s %u\n", tr_net_endpoint(net),
 	       (unsigned)tr_node_creation(node));
 	fflush(stdout);
 	char buf[64];
 	while (fgets(buf, sizeof(buf), stdin))
 		;
+	tr_global_stop(g);
 	tr_net_leave(net, 2000);
 	tr_node_destroy(node);
 	return 0;
