@@ -17,11 +17,13 @@ build=${1:?usage: run_bench.sh BUILD_DIR [NAME...]}
 shift
 names=("$@")
 [ ${#names[@]} -gt 0 ] || names=(spawn_flat spawn_tree mailbox pingpong ring idle_memory
-	remote_throughput remote_pingpong detect_nodedown)
+	remote_throughput remote_pingpong detect_nodedown
+	global_register global_register_p99 global_whereis registry_sync)
 repeat=${BENCH_REPEAT:-1}
 here=$(cd "$(dirname "$0")" && pwd)
 tr_bench=$build/bench/tr_bench
 tr_bench_net=$build/bench/tr_bench_net
+tr_bench_global=$build/bench/tr_bench_global
 
 if ! command -v erl >/dev/null || ! command -v erlc >/dev/null; then
 	echo "run_bench: erl/erlc not found (apt-get install erlang-nox)" >&2
@@ -30,7 +32,8 @@ fi
 [ -x "$tr_bench" ] || { echo "run_bench: $tr_bench not built" >&2; exit 2; }
 ebin=$build/bench/ebin
 mkdir -p "$ebin"
-erlc -o "$ebin" "$here/erlang/tr_bench.erl" "$here/erlang/tr_bench_dist.erl" || exit 2
+erlc -o "$ebin" "$here/erlang/tr_bench.erl" "$here/erlang/tr_bench_dist.erl" \
+	"$here/erlang/tr_bench_global.erl" || exit 2
 
 
 # run_once CMD...: prints "value unit peak_rss_mb" of one run.
@@ -74,6 +77,13 @@ for name in "${names[@]}"; do
 	: >"$tmp/z"
 	for ((i = 0; i < repeat; i++)); do
 		case $name in
+		global_* | registry_sync)
+			# the global registry: troupe's against Erlang's global,
+			# each on a local cluster of separate OS processes
+			run_once "$tr_bench_global" "$name" >>"$tmp/t" || ok=0
+			run_once erl -noshell -sname "trg$$_$i" -setcookie trbench \
+				-pa "$ebin" -s tr_bench_global main "$name" >>"$tmp/e" || ok=0
+			;;
 		remote_* | detect_nodedown)
 			run_once "$tr_bench_net" "$name" >>"$tmp/t" || ok=0
 			run_once erl -noshell -sname "trb$$_$i" -setcookie trbench \

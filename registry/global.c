@@ -81,7 +81,6 @@ struct member {
 	tr_pid_t server;
 	tr_ref_t mref;
 	uint64_t view, epoch, digest; /* as it last reported */
-	uint64_t acked;               /* ops acknowledged this epoch */
 	bool pull;                    /* leader: table asked for */
 	tr_msg_t *table;              /* leader: table received */
 };
@@ -96,13 +95,9 @@ struct req {
 	uint64_t timeout_ms, deadline_ms;
 	bool has_from;
 	tr_from_t from;
-};
-
-/* Leader: an applied op whose requester waits for every ack. */
-struct opwait {
-	uint64_t seq;
-	tr_pid_t rq_server;
-	uint64_t rq_id, token;
+	/* this epoch: applied here (token), acks from other members */
+	uint64_t ack_epoch, applied_epoch, token;
+	size_t acks;
 };
 
 /* Leader: a lock request waiting for the holder to let go. */
@@ -159,8 +154,6 @@ struct tr_global {
 
 	struct tr__ptab *reqs; /* id -> struct req */
 	uint64_t next_req;
-	struct opwait *ow;
-	size_t now_, cow, ow_head;
 	struct waiter *waiters;
 	struct syncer *syncers;
 	size_t nsync;
@@ -792,6 +785,49 @@ static void req_done(struct tr_global *g, uint64_t id, tr_err e, uint64_t token)
 	req_free(r);
 }
 
+/* Answered once applied here and acknowledged by every other member
+ * (the leader's own op message counts as its acknowledgement). */
+static void req_check(struct tr_global *g, struct req *r)
+{
+	size_t need = g->leading ? g->nmem : g->nmem - 1;
+	if (r->applied_epoch == g->epoch && r->ack_epoch == g->epoch &&
+	    r->acks >= need)
+		req_done(g, r->id, TR_OK, r->token);
+}
+
+static struct req *req_get(struct tr_global *g, uint64_t id)
+{
+	struct tr__pent *pe = tr__ptab_get(g->reqs, (tr_pid_t){0, id, 0});
+	return pe ? pe->ptr : NULL;
+}
+
+static void req_applied(struct tr_global *g, uint64_t id, uint64_t token)
+{
+	struct req *r = req_get(g, id);
+	if (!r)
+		return;
+	r->applied_epoch = g->epoch;
+	r->token = token;
+	if (r->ack_epoch != g->epoch) {
+		r->ack_epoch = g->epoch;
+		r->acks = 0;
+	}
+	req_check(g, r);
+}
+
+static void req_acked(struct tr_global *g, uint64_t epoch, uint64_t id)
+{
+	struct req *r = req_get(g, id);
+	if (!r || epoch != g->epoch || !g->ready)
+		return;
+	if (r->ack_epoch != epoch) {
+		r->ack_epoch = epoch;
+		r->acks = 0;
+	}
+	r->acks++;
+	req_check(g, r);
+}
+
 static void resend_all(struct tr_global *g)
 {
 	struct tr__pent *e;
@@ -852,28 +888,6 @@ static void apply_reg(struct tr_global *g, const char *s, size_t len,
 	name_add(g, s, len, pid, ver, rq_node, rq_id, res, rlen);
 }
 
-static void ow_push(struct tr_global *g, uint64_t seq, tr_pid_t rq,
-                    uint64_t rq_id, uint64_t token)
-{
-	if (g->now_ == g->cow) {
-		if (g->ow_head) {
-			memmove(g->ow, g->ow + g->ow_head,
-			        (g->now_ - g->ow_head) * sizeof(*g->ow));
-			g->now_ -= g->ow_head;
-			g->ow_head = 0;
-		}
-		if (g->now_ == g->cow) {
-			size_t cap = g->cow ? g->cow * 2 : 64;
-			struct opwait *v = realloc(g->ow, cap * sizeof(*v));
-			if (!v)
-				return; /* the requester will time out */
-			g->ow = v;
-			g->cow = cap;
-		}
-	}
-	g->ow[g->now_++] = (struct opwait){seq, rq, rq_id, token};
-}
-
 static void rep(tr_pid_t rq, uint64_t rq_id, tr_err e, uint64_t token)
 {
 	tr_msg_t *m = msg_new("g_rep");
@@ -885,27 +899,16 @@ static void rep(tr_pid_t rq, uint64_t rq_id, tr_err e, uint64_t token)
 	send_or_free(rq, m);
 }
 
-/* Answer every op all members acknowledged. */
-static void ow_flush(struct tr_global *g)
-{
-	uint64_t acked = g->seq;
-	for (size_t i = 0; i < g->nmem; i++)
-		if (g->mem[i].acked < acked)
-			acked = g->mem[i].acked;
-	while (g->ow_head < g->now_ && g->ow[g->ow_head].seq <= acked) {
-		struct opwait *w = &g->ow[g->ow_head++];
-		rep(w->rq_server, w->rq_id, TR_OK, w->token);
-	}
-	if (g->ow_head == g->now_)
-		g->ow_head = g->now_ = 0;
-}
-
-/* Number an op, send it to every member. The caller applied it. */
+/* Number an op. The caller applies it, then op_send()s it. */
 static uint64_t op_begin(struct tr_global *g)
 {
 	return ++g->seq;
 }
 
+static void req_applied(struct tr_global *g, uint64_t id, uint64_t token);
+
+/* Send an applied op to every member; they acknowledge to the
+ * requester, which answers its caller once every member has it. */
 static void op_send(struct tr_global *g, tr_msg_t *op, tr_pid_t rq,
                     uint64_t rq_id, uint64_t token)
 {
@@ -922,18 +925,21 @@ static void op_send(struct tr_global *g, tr_msg_t *op, tr_pid_t rq,
 		send_or_free(g->mem[i].server, c);
 	}
 	tr_msg_free(op);
-	if (!tr_pid_is_none(rq))
-		ow_push(g, g->seq, rq, rq_id, token);
-	ow_flush(g);
+	if (tr_pid_eq(rq, g->pid))
+		req_applied(g, rq_id, token);
 }
 
-static tr_msg_t *op_msg(struct tr_global *g, enum op op)
+/* ["g_op", epoch, seq, requester, rq_id, op, ...] */
+static tr_msg_t *op_msg(struct tr_global *g, enum op op, tr_pid_t rq,
+                        uint64_t rq_id)
 {
 	tr_msg_t *m = msg_new("g_op");
 	if (!m)
 		return NULL;
 	tr_msg_add_uint(m, g->epoch);
 	tr_msg_add_uint(m, g->seq);
+	tr_msg_add_pid(m, rq);
+	tr_msg_add_uint(m, rq_id);
 	tr_msg_add_uint(m, op);
 	return m;
 }
@@ -946,7 +952,7 @@ static void leader_lock(struct tr_global *g, const char *res, size_t len,
 	op_begin(g);
 	uint64_t token = g->epoch << 32 | g->seq;
 	lock_add(g, res, len, pid, token);
-	tr_msg_t *m = op_msg(g, OP_LOCK);
+	tr_msg_t *m = op_msg(g, OP_LOCK, rq, rq_id);
 	if (m) {
 		tr_msg_add_strn(m, res, len);
 		tr_msg_add_pid(m, pid);
@@ -964,7 +970,7 @@ static void leader_unlock(struct tr_global *g, struct glock *l, tr_pid_t rq,
 	tr_pid_t pid = l->pid;
 	op_begin(g);
 	lock_drop(g, l);
-	tr_msg_t *m = op_msg(g, OP_UNLOCK);
+	tr_msg_t *m = op_msg(g, OP_UNLOCK, rq, rq_id);
 	if (m) {
 		tr_msg_add_strn(m, res, len);
 		tr_msg_add_pid(m, pid);
@@ -1011,7 +1017,6 @@ static void drop_waiters(struct tr_global *g, const char *res, size_t len,
  * resend once a new epoch is installed. */
 static void drop_leader_work(struct tr_global *g)
 {
-	g->ow_head = g->now_ = 0;
 	while (g->waiters) {
 		struct waiter *w = g->waiters;
 		g->waiters = w->next;
@@ -1081,7 +1086,7 @@ static void leader_req(struct tr_global *g, tr_msg_t *m)
 		}
 		apply_reg(g, s, len, pid, g->epoch << 32 | g->seq, rq_node,
 		          rq_id, res, rlen, op == OP_REREG);
-		if ((o = op_msg(g, (enum op)op))) {
+		if ((o = op_msg(g, (enum op)op, rq, rq_id))) {
 			tr_msg_add_strn(o, s, len);
 			tr_msg_add_pid(o, pid);
 			tr_msg_add_uint(o, g->epoch << 32 | g->seq);
@@ -1100,7 +1105,7 @@ static void leader_req(struct tr_global *g, tr_msg_t *m)
 		}
 		op_begin(g);
 		name_drop(g, cur, true);
-		if ((o = op_msg(g, OP_UNREG)))
+		if ((o = op_msg(g, OP_UNREG, rq, rq_id)))
 			tr_msg_add_strn(o, s, len);
 		{
 			op_send(g, o, rq, rq_id, 0);
@@ -1131,7 +1136,7 @@ static void leader_req(struct tr_global *g, tr_msg_t *m)
 		}
 		op_begin(g);
 		drop_pid(g, pid, true);
-		if ((o = op_msg(g, OP_UNREG_PID)))
+		if ((o = op_msg(g, OP_UNREG_PID, rq, rq_id)))
 			tr_msg_add_pid(o, pid);
 		op_send(g, o, rq, rq_id, 0);
 		for (size_t i = 0; i < nf; i++)
@@ -1199,9 +1204,11 @@ static void leader_req(struct tr_global *g, tr_msg_t *m)
 
 static void replica_op(struct tr_global *g, tr_msg_t *m)
 {
-	uint64_t epoch, seq, op;
+	uint64_t epoch, seq, op, rq_id;
+	tr_pid_t rq;
 	if (tr_msg_get_uint(m, 0, &epoch) || tr_msg_get_uint(m, 1, &seq) ||
-	    tr_msg_get_uint(m, 2, &op) || !g->ready || g->leading ||
+	    tr_msg_get_pid(m, 2, &rq) || tr_msg_get_uint(m, 3, &rq_id) ||
+	    tr_msg_get_uint(m, 4, &op) || !g->ready || g->leading ||
 	    epoch != g->epoch || !tr_pid_eq(tr_msg_sender(m), g->leader) ||
 	    seq != g->seq + 1) {
 		g->rejected++;
@@ -1210,47 +1217,48 @@ static void replica_op(struct tr_global *g, tr_msg_t *m)
 	const char *s = NULL, *res;
 	size_t len = 0, rlen;
 	tr_pid_t pid;
-	uint64_t ver, rq_node, rq_id;
+	uint64_t ver, rq_node, grant_id, token = 0;
 	bool ok = false;
 	switch (op) {
 	case OP_REG:
 	case OP_REREG:
-		ok = !tr_msg_get_str(m, 3, &s, &len) &&
-		     !tr_msg_get_pid(m, 4, &pid) &&
-		     !tr_msg_get_uint(m, 5, &ver) &&
-		     !tr_msg_get_uint(m, 6, &rq_node) &&
-		     !tr_msg_get_uint(m, 7, &rq_id) &&
-		     !tr_msg_get_str(m, 8, &res, &rlen) &&
+		ok = !tr_msg_get_str(m, 5, &s, &len) &&
+		     !tr_msg_get_pid(m, 6, &pid) &&
+		     !tr_msg_get_uint(m, 7, &ver) &&
+		     !tr_msg_get_uint(m, 8, &rq_node) &&
+		     !tr_msg_get_uint(m, 9, &grant_id) &&
+		     !tr_msg_get_str(m, 10, &res, &rlen) &&
 		     len <= TR_GLOBAL_NAME_MAX;
 		if (ok)
-			apply_reg(g, s, len, pid, ver, rq_node, rq_id, res,
+			apply_reg(g, s, len, pid, ver, rq_node, grant_id, res,
 			          rlen, op == OP_REREG);
 		break;
 	case OP_UNREG:
-		ok = !tr_msg_get_str(m, 3, &s, &len);
+		ok = !tr_msg_get_str(m, 5, &s, &len);
 		struct gname *n = ok ? name_get(g, s, len) : NULL;
 		if (n)
 			name_drop(g, n, true);
 		break;
 	case OP_UNREG_PID:
-		ok = !tr_msg_get_pid(m, 3, &pid);
+		ok = !tr_msg_get_pid(m, 5, &pid);
 		if (ok)
 			drop_pid(g, pid, true);
 		break;
 	case OP_LOCK:
-		ok = !tr_msg_get_str(m, 3, &s, &len) &&
-		     !tr_msg_get_pid(m, 4, &pid) &&
-		     !tr_msg_get_uint(m, 5, &ver) && len <= TR_GLOBAL_NAME_MAX;
+		ok = !tr_msg_get_str(m, 5, &s, &len) &&
+		     !tr_msg_get_pid(m, 6, &pid) &&
+		     !tr_msg_get_uint(m, 7, &token) &&
+		     len <= TR_GLOBAL_NAME_MAX;
 		if (ok) {
 			struct glock *l = lock_get(g, s, len);
 			if (l)
 				lock_drop(g, l);
-			lock_add(g, s, len, pid, ver);
+			lock_add(g, s, len, pid, token);
 		}
 		break;
 	case OP_UNLOCK:
-		ok = !tr_msg_get_str(m, 3, &s, &len) &&
-		     !tr_msg_get_pid(m, 4, &pid);
+		ok = !tr_msg_get_str(m, 5, &s, &len) &&
+		     !tr_msg_get_pid(m, 6, &pid);
 		struct glock *l = ok ? lock_get(g, s, len) : NULL;
 		if (l && tr_pid_eq(l->pid, pid))
 			lock_drop(g, l);
@@ -1262,11 +1270,16 @@ static void replica_op(struct tr_global *g, tr_msg_t *m)
 	}
 	g->seq = seq;
 	g->ops_applied++;
+	if (tr_pid_eq(rq, g->pid)) {
+		req_applied(g, rq_id, token);
+		return;
+	}
+	/* the requester hears from every member itself */
 	tr_msg_t *a = msg_new("g_ack");
 	if (a) {
 		tr_msg_add_uint(a, epoch);
-		tr_msg_add_uint(a, seq);
-		send_or_free(g->leader, a);
+		tr_msg_add_uint(a, rq_id);
+		send_or_free(rq, a);
 	}
 }
 
@@ -1597,7 +1610,6 @@ static void finish_sync(struct tr_global *g)
 	blob_write(g, &blob);
 	for (size_t i = 0; i < g->nmem; i++) {
 		send_install(g, &g->mem[i], blob.oom ? NULL : &blob, &cb);
-		g->mem[i].acked = 0;
 		tr_msg_free(g->mem[i].table);
 		g->mem[i].table = NULL;
 		g->mem[i].pull = false;
@@ -2080,17 +2092,12 @@ static void server_receive(void *state, tr_msg_t *m)
 		if (from_member(g, m))
 			replica_op(g, m);
 	} else if (tr_msg_is(m, "g_ack")) {
-		struct member *mm = member_by_pid(g, tr_msg_sender(m));
-		uint64_t e, s;
-		if (mm && g->leading && !tr_msg_get_uint(m, 0, &e) &&
-		    !tr_msg_get_uint(m, 1, &s) && e == g->epoch &&
-		    s <= g->seq) {
-			if (s > mm->acked)
-				mm->acked = s;
-			ow_flush(g);
-		} else {
+		uint64_t e, id;
+		if (member_by_pid(g, tr_msg_sender(m)) &&
+		    !tr_msg_get_uint(m, 0, &e) && !tr_msg_get_uint(m, 1, &id))
+			req_acked(g, e, id);
+		else
 			g->rejected++;
-		}
 	} else if (tr_msg_is(m, "g_rep")) {
 		uint64_t id, e, token;
 		if ((tr_pid_eq(tr_msg_sender(m), g->leader) ||
@@ -2300,7 +2307,6 @@ static void free_state(struct tr_global *g)
 	for (size_t i = 0; i < g->nmem; i++)
 		tr_msg_free(g->mem[i].table);
 	free(g->mem);
-	free(g->ow);
 	free(g->syncers);
 	free(g->subs);
 	free(g->sub_refs);
