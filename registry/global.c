@@ -696,7 +696,8 @@ static int cmp_member(const void *a, const void *b)
 
 static void compute_view(struct tr_global *g)
 {
-	qsort(g->mem, g->nmem, sizeof(*g->mem), cmp_member);
+	if (g->nmem)
+		qsort(g->mem, g->nmem, sizeof(*g->mem), cmp_member);
 	uint64_t v = mix(tr__hash_bytes(g->self, strlen(g->self)) ^
 	                 g->self_creation);
 	/* order-independent: members are sorted anyway, but self is not
@@ -1521,7 +1522,8 @@ static void finish_sync(struct tr_global *g)
 		    node_in_view(g, nm[i].b.pid.node, nm[i].b.pid.creation))
 			nm[k++] = nm[i];
 	nn = k;
-	qsort(nm, nn, sizeof(*nm), cmp_cand);
+	if (nn)
+		qsort(nm, nn, sizeof(*nm), cmp_cand);
 	struct cand *out = malloc((nn ? nn : 1) * sizeof(*out));
 	struct conflict *cf = NULL;
 	size_t ncf = 0, capcf = 0, no = 0;
@@ -1545,7 +1547,8 @@ static void finish_sync(struct tr_global *g)
 	/* one name per actor: a pid holding two names after a heal keeps
 	 * the earlier grant */
 	/* Locks: one holder per resource, the smallest token. */
-	qsort(lk, nl, sizeof(*lk), cmp_cand);
+	if (nl)
+		qsort(lk, nl, sizeof(*lk), cmp_cand);
 	size_t kl = 0;
 	for (size_t i = 0; i < nl; i++) {
 		if (!node_in_view(g, lk[i].b.pid.node, lk[i].b.pid.creation))
