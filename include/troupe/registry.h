@@ -362,6 +362,66 @@ TR_API tr_err tr_registry_meta(tr_registry_t *reg, const char *key, void *buf,
 TR_API tr_err tr_registry_delete_meta(tr_registry_t *reg, const char *key);
 
 /* ======================================================================
+ * Process groups (OTP's pg): cluster-wide groups of actors, in scopes.
+ *
+ * Each node runs one server per scope (tr_pg_start()); the servers of a
+ * scope on connected nodes exchange their local members on nodeup and
+ * tell each other every join and leave. There is no lock and no leader:
+ * views may differ for a moment and agree once the messages are through
+ * (strong eventual consistency). Only local actors join; an actor may
+ * join a group several times (it is listed as often) and many groups.
+ * Members that exit, and every member of a node that goes down, are
+ * removed everywhere. An empty group and a group that does not exist are
+ * the same thing.
+ *
+ * Joins and leaves are handled by the local server, in the order each
+ * thread makes them: from a plain thread the call returns once the
+ * server has handled it (the member is visible locally, and on the way
+ * to the other nodes); from an actor it returns at once (the member is
+ * visible locally a moment later). Reads take a read lock, never a
+ * network trip.
+ * ====================================================================== */
+
+typedef struct tr_pg tr_pg_t;
+
+#define TR_PG_SCOPE_MAX 64  /* bytes of a scope name, NUL excluded */
+#define TR_PG_GROUP_MAX 255 /* bytes of a group name */
+
+/** tr_pg_start() - run the server of scope (NULL = "default") on net's
+ *  node. TR_EEXIST if it runs already. Not from actor context. */
+TR_API tr_err tr_pg_start(tr_net_t *net, const char *scope, tr_pg_t **out);
+/** tr_pg_stop() - stop it (the other nodes forget this node's members)
+ *  and free pg. Before the net and the node. NULL is a no-op. */
+TR_API void tr_pg_stop(tr_pg_t *pg);
+TR_API tr_pid_t tr_pg_server(const tr_pg_t *pg);
+
+/** tr_pg_join() - pid (a local actor) joins group. TR_EINVAL for a pid of
+ *  another node or a bad group. */
+TR_API tr_err tr_pg_join(tr_pg_t *pg, const char *group, tr_pid_t pid);
+/** tr_pg_leave() - one membership of pid in group ends (TR_OK also if
+ *  it had none). */
+TR_API tr_err tr_pg_leave(tr_pg_t *pg, const char *group, tr_pid_t pid);
+/**
+ * tr_pg_members() - every member of group the node knows, on all nodes:
+ * up to cap pids in out, *n = how many there are. local_only: this node's
+ * only (pg:get_local_members).
+ */
+TR_API tr_err tr_pg_members(tr_pg_t *pg, const char *group, bool local_only,
+                            tr_pid_t *out, size_t cap, size_t *n);
+/** tr_pg_groups() - fn for every non-empty group; *n = how many. */
+TR_API tr_err tr_pg_groups(tr_pg_t *pg,
+                           void (*fn)(const char *group, size_t len, void *ctx),
+                           void *ctx, size_t *n);
+/**
+ * tr_pg_monitor() - pid gets ["pg_join" | "pg_leave", scope, group,
+ * [pids]] for every change of group as this node sees it (group NULL: of
+ * every group, pg:monitor_scope). on = false stops. A subscriber that
+ * exits is dropped.
+ */
+TR_API tr_err tr_pg_monitor(tr_pg_t *pg, const char *group, tr_pid_t pid,
+                            bool on);
+
+/* ======================================================================
  * Via-names: one interface over every registry ({:via, module, term}).
  *
  * A tr_name_t names an actor through some registry. Every troupe API that
