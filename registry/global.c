@@ -148,7 +148,7 @@ struct tr_global {
 	size_t nmem;
 	uint64_t view, epoch, seq;
 	bool ready, leading, syncing;
-	uint64_t sync_epoch;
+	uint64_t sync_epoch, sync_ms;
 	tr_pid_t leader;
 	char leader_name[TR_NODE_NAME_MAX + 1];
 
@@ -1641,6 +1641,7 @@ static void start_sync(struct tr_global *g)
 			e = g->mem[i].epoch;
 	g->sync_epoch = e + 1;
 	g->syncing = true;
+	g->sync_ms = now_ms();
 	bool waiting = false;
 	for (size_t i = 0; i < g->nmem; i++) {
 		struct member *m = &g->mem[i];
@@ -1940,6 +1941,8 @@ static void on_tick(struct tr_global *g)
 			}
 		}
 	}
+	if (g->syncing && now - g->sync_ms > 2000)
+		drop_leader_work(g); /* a pull went missing: start over */
 	tombs_expire(g);
 	tr__ebr_reclaim(&g->idx.retired);
 	sync_waiters(g);
@@ -2083,6 +2086,10 @@ static void server_receive(void *state, tr_msg_t *m)
 				/* views disagree: nothing is ordered until a
 				 * new epoch is installed */
 				g->ready = false;
+				drop_leader_work(g);
+			} else if (g->syncing) {
+				/* the member's view moved while we pulled: it
+				 * may have dropped our pull; start over */
 				drop_leader_work(g);
 			}
 			check_stable(g);
