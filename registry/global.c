@@ -34,6 +34,7 @@
 
 #include "net/wire.h"
 #include "registry/smap.h"
+#include "registry/util.h"
 #include "runtime/table.h"
 
 #define TICK_MS      100
@@ -601,6 +602,18 @@ struct bview {
 	size_t nn, nt, nl;
 };
 
+/* An array: *at = where its items start, *n = how many; c passes it. */
+static bool skip_items(struct tr_wcur *c, struct tr_wcur *at, size_t *n)
+{
+	if (!tr__wr_array(c, n))
+		return false;
+	*at = *c;
+	for (size_t i = 0; i < *n; i++)
+		if (!tr__wr_skip(c))
+			return false;
+	return true;
+}
+
 static bool blob_open(const tr_msg_t *m, size_t idx, struct bview *v)
 {
 	const void *p;
@@ -612,25 +625,9 @@ static bool blob_open(const tr_msg_t *m, size_t idx, struct bview *v)
 	if (!tr__wr_array(&c, &cnt) || cnt != 4 || !tr__wr_uint(&c, &ver) ||
 	    ver != BLOB_VERSION)
 		return false;
-	if (!tr__wr_array(&c, &v->nn))
-		return false;
-	v->names = c;
-	for (size_t i = 0; i < v->nn; i++)
-		if (!tr__wr_skip(&c))
-			return false;
-	if (!tr__wr_array(&c, &v->nt))
-		return false;
-	v->tombs = c;
-	for (size_t i = 0; i < v->nt; i++)
-		if (!tr__wr_skip(&c))
-			return false;
-	if (!tr__wr_array(&c, &v->nl))
-		return false;
-	v->locks = c;
-	for (size_t i = 0; i < v->nl; i++)
-		if (!tr__wr_skip(&c))
-			return false;
-	return c.n == 0;
+	return skip_items(&c, &v->names, &v->nn) &&
+	       skip_items(&c, &v->tombs, &v->nt) &&
+	       skip_items(&c, &v->locks, &v->nl) && c.n == 0;
 }
 
 static bool blob_name(struct tr_wcur *c, struct bname *e)
@@ -1032,6 +1029,16 @@ static void drop_leader_work(struct tr_global *g)
 	}
 }
 
+/* A name or lock for pid: the pid must be an actor of the view. */
+static tr_err check_target(struct tr_global *g, size_t len, tr_pid_t pid)
+{
+	if (!len || tr_pid_is_none(pid))
+		return TR_EINVAL;
+	if (!node_in_view(g, pid.node, pid.creation))
+		return TR_EUNREACHABLE;
+	return TR_OK;
+}
+
 static void leader_req(struct tr_global *g, tr_msg_t *m)
 {
 	uint64_t epoch, rq_id, op, timeout;
@@ -1051,18 +1058,15 @@ static void leader_req(struct tr_global *g, tr_msg_t *m)
 		return;
 	}
 	uint64_t rq_node = rq.node;
+	tr_err e;
 	struct gname *cur = NULL, *pn;
 	struct glock *l;
 	tr_msg_t *o;
 	switch ((enum op)op) {
 	case OP_REG:
 	case OP_REREG:
-		if (!len || tr_pid_is_none(pid)) {
-			rep(rq, rq_id, TR_EINVAL, 0);
-			return;
-		}
-		if (!node_in_view(g, pid.node, pid.creation)) {
-			rep(rq, rq_id, TR_EUNREACHABLE, 0);
+		if ((e = check_target(g, len, pid))) {
+			rep(rq, rq_id, e, 0);
 			return;
 		}
 		cur = name_get(g, s, len);
@@ -1146,12 +1150,8 @@ static void leader_req(struct tr_global *g, tr_msg_t *m)
 		return;
 	}
 	case OP_LOCK:
-		if (!len || tr_pid_is_none(pid)) {
-			rep(rq, rq_id, TR_EINVAL, 0);
-			return;
-		}
-		if (!node_in_view(g, pid.node, pid.creation)) {
-			rep(rq, rq_id, TR_EUNREACHABLE, 0);
+		if ((e = check_target(g, len, pid))) {
+			rep(rq, rq_id, e, 0);
 			return;
 		}
 		l = lock_get(g, s, len);
@@ -2331,24 +2331,7 @@ void tr_global_stop(tr_global_t *g)
 {
 	if (!g)
 		return;
-	if (!atomic_load(&g->dead)) {
-		tr_inbox_t *ib;
-		if (tr_inbox_new(g->node, &ib) == TR_OK) {
-			tr_ref_t ref;
-			tr_msg_t *m = NULL;
-			tr_inbox_monitor(ib, g->pid, &ref);
-			tr_exit(g->pid, TR_KILL);
-			while (!atomic_load(&g->dead) &&
-			       tr_inbox_receive(ib, 1000, &m) != TR_ECLOSED) {
-				bool down = m && tr_msg_kind(m) == TR_MSG_DOWN;
-				tr_msg_free(m);
-				m = NULL;
-				if (down)
-					break;
-			}
-			tr_inbox_destroy(ib);
-		}
-	}
+	tr__kill_and_wait(g->node, g->pid, &g->dead);
 	free_state(g);
 }
 

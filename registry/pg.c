@@ -19,6 +19,7 @@
 
 #include "net/wire.h"
 #include "registry/smap.h"
+#include "registry/util.h"
 #include "runtime/table.h"
 
 struct pgroup {
@@ -747,24 +748,7 @@ void tr_pg_stop(tr_pg_t *pg)
 {
 	if (!pg)
 		return;
-	if (!atomic_load(&pg->dead)) {
-		tr_inbox_t *ib;
-		if (tr_inbox_new(pg->node, &ib) == TR_OK) {
-			tr_ref_t ref;
-			tr_inbox_monitor(ib, pg->pid, &ref);
-			tr_exit(pg->pid, TR_KILL);
-			tr_msg_t *m = NULL;
-			while (!atomic_load(&pg->dead) &&
-			       tr_inbox_receive(ib, 1000, &m) != TR_ECLOSED) {
-				bool down = m && tr_msg_kind(m) == TR_MSG_DOWN;
-				tr_msg_free(m);
-				m = NULL;
-				if (down)
-					break;
-			}
-			tr_inbox_destroy(ib);
-		}
-	}
+	tr__kill_and_wait(pg->node, pg->pid, &pg->dead);
 	struct tr__skey *k, *nx;
 	tr__smap_foreach (&pg->groups, k, nx) {
 		group_free((struct pgroup *)k);

@@ -295,3 +295,26 @@ void await_death(tr_pid_t pid, char *reason, size_t cap)
 		tr_msg_down_info(m, NULL, NULL, reason, cap);
 	tr_msg_free(m);
 }
+
+tr_node_t *new_node(const char *name)
+{
+	tr_node_opts_t o;
+	tr_node_opts_init(&o);
+	o.schedulers = 2;
+	o.name = name;
+	tr_node_t *n;
+	cr_assert_eq(tr_node_new(&n, &o), TR_OK);
+	return n;
+}
+
+tr_net_t *new_net(tr_node_t *n, const char *secret)
+{
+	tr_net_opts_t o;
+	tr_net_opts_init(&o);
+	o.listen = "tcp://127.0.0.1:0";
+	o.secret = secret;
+	o.secret_len = strlen(secret);
+	tr_net_t *net;
+	cr_assert_eq(tr_net_start(n, &o, &net), TR_OK);
+	return net;
+}

@@ -79,4 +79,9 @@ void await_death(tr_pid_t pid, char *reason, size_t cap);
 tr_ref_t mon(tr_pid_t pid);
 void down(tr_ref_t ref, char *reason, size_t cap);
 
+/* Multi-node suites: a node named `name` with 2 schedulers, and its net
+ * on tcp://127.0.0.1:* with the shared secret. */
+tr_node_t *new_node(const char *name);
+tr_net_t *new_net(tr_node_t *n, const char *secret);
+
 #endif

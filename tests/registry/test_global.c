@@ -14,29 +14,6 @@ static tr_node_t *nb, *nc;
 static tr_net_t *neta, *netb, *netc;
 static tr_global_t *ga, *gb, *gc;
 
-static tr_node_t *mknode(const char *name)
-{
-	tr_node_opts_t o;
-	tr_node_opts_init(&o);
-	o.schedulers = 2;
-	o.name = name;
-	tr_node_t *n;
-	cr_assert_eq(tr_node_new(&n, &o), TR_OK);
-	return n;
-}
-
-static tr_net_t *mknet(tr_node_t *n)
-{
-	tr_net_opts_t o;
-	tr_net_opts_init(&o);
-	o.listen = "tcp://127.0.0.1:0";
-	o.secret = SECRET;
-	o.secret_len = strlen(SECRET);
-	tr_net_t *net;
-	cr_assert_eq(tr_net_start(n, &o, &net), TR_OK);
-	return net;
-}
-
 static tr_global_t *mkglobal(tr_net_t *net)
 {
 	tr_global_t *g;
@@ -55,18 +32,14 @@ static void sync_all(void)
 
 static void setup(void)
 {
-	tr_node_opts_t o;
-	tr_node_opts_init(&o);
-	o.schedulers = 2;
-	o.name = "a";
-	cr_assert_eq(tr_node_new(&node, &o), TR_OK);
+	node = new_node("a");
 	cr_assert_eq(tr_inbox_new(node, &inbox), TR_OK);
 	me = tr_inbox_pid(inbox);
-	nb = mknode("b");
-	nc = mknode("c");
-	neta = mknet(node);
-	netb = mknet(nb);
-	netc = mknet(nc);
+	nb = new_node("b");
+	nc = new_node("c");
+	neta = new_net(node, SECRET);
+	netb = new_net(nb, SECRET);
+	netc = new_net(nc, SECRET);
 	ga = mkglobal(neta);
 	gb = mkglobal(netb);
 	gc = mkglobal(netc);
@@ -388,8 +361,8 @@ Test(global, a_joining_node_gets_the_whole_table)
 		                           NULL, WAIT_MS),
 		        TR_OK);
 	}
-	tr_node_t *nd = mknode("d");
-	tr_net_t *netd = mknet(nd);
+	tr_node_t *nd = new_node("d");
+	tr_net_t *netd = new_net(nd, SECRET);
 	tr_global_t *gd = mkglobal(netd);
 	cr_assert_eq(tr_net_join(netd, tr_net_endpoint(netb), WAIT_MS), TR_OK);
 	cr_assert_eq(tr_global_sync(gd, WAIT_MS), TR_OK);

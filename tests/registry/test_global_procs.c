@@ -72,31 +72,15 @@ static void kill9(struct child *c)
 	c->pid = 0;
 }
 
-static tr_net_t *mknet(tr_node_t *n)
-{
-	tr_net_opts_t o;
-	tr_net_opts_init(&o);
-	o.secret = SECRET;
-	o.secret_len = strlen(SECRET);
-	tr_net_t *net;
-	cr_assert_eq(tr_net_start(n, &o, &net), TR_OK);
-	return net;
-}
-
 static void setup(void)
 {
 	signal(SIGPIPE, SIG_IGN);
-	tr_node_opts_t o;
-	tr_node_opts_init(&o);
-	o.schedulers = 2;
-	o.name = "m";
-	cr_assert_eq(tr_node_new(&node, &o), TR_OK);
-	o.name = "n";
-	cr_assert_eq(tr_node_new(&nn, &o), TR_OK);
+	node = new_node("m");
+	nn = new_node("n");
 	cr_assert_eq(tr_inbox_new(node, &inbox), TR_OK);
 	me = tr_inbox_pid(inbox);
-	netm = mknet(node);
-	netn = mknet(nn);
+	netm = new_net(node, SECRET);
+	netn = new_net(nn, SECRET);
 	cr_assert_eq(tr_global_start(netm, NULL, &gm), TR_OK);
 	cr_assert_eq(tr_global_start(netn, NULL, &gn), TR_OK);
 	cr_assert_eq(tr_net_join(netn, tr_net_endpoint(netm), WAIT_MS), TR_OK);

@@ -10,28 +10,6 @@ static tr_node_t *nb, *nc;
 static tr_net_t *neta, *netb, *netc;
 static tr_pg_t *pa, *pb, *pc;
 
-static tr_node_t *mknode(const char *name)
-{
-	tr_node_opts_t o;
-	tr_node_opts_init(&o);
-	o.schedulers = 2;
-	o.name = name;
-	tr_node_t *n;
-	cr_assert_eq(tr_node_new(&n, &o), TR_OK);
-	return n;
-}
-
-static tr_net_t *mknet(tr_node_t *n)
-{
-	tr_net_opts_t o;
-	tr_net_opts_init(&o);
-	o.secret = SECRET;
-	o.secret_len = strlen(SECRET);
-	tr_net_t *net;
-	cr_assert_eq(tr_net_start(n, &o, &net), TR_OK);
-	return net;
-}
-
 static tr_pg_t *mkpg(tr_net_t *net)
 {
 	tr_pg_t *pg;
@@ -43,18 +21,14 @@ static tr_pg_t *mkpg(tr_net_t *net)
 
 static void setup(void)
 {
-	tr_node_opts_t o;
-	tr_node_opts_init(&o);
-	o.schedulers = 2;
-	o.name = "a";
-	cr_assert_eq(tr_node_new(&node, &o), TR_OK);
+	node = new_node("a");
 	cr_assert_eq(tr_inbox_new(node, &inbox), TR_OK);
 	me = tr_inbox_pid(inbox);
-	nb = mknode("b");
-	nc = mknode("c");
-	neta = mknet(node);
-	netb = mknet(nb);
-	netc = mknet(nc);
+	nb = new_node("b");
+	nc = new_node("c");
+	neta = new_net(node, SECRET);
+	netb = new_net(nb, SECRET);
+	netc = new_net(nc, SECRET);
 	cr_assert_eq(tr_net_join(netb, tr_net_endpoint(neta), WAIT_MS), TR_OK);
 	cr_assert_eq(tr_net_join(netc, tr_net_endpoint(neta), WAIT_MS), TR_OK);
 	pa = mkpg(neta);
@@ -170,8 +144,8 @@ Test(pg, a_lost_node_takes_its_members_and_a_new_one_learns_them)
 	/* d comes: it learns b's member (d's events go to an inbox on d:
 	 * a monitor of `me` from d would end at once, as me is out of
 	 * reach before the join) */
-	tr_node_t *nd = mknode("d");
-	tr_net_t *netd = mknet(nd);
+	tr_node_t *nd = new_node("d");
+	tr_net_t *netd = new_net(nd, SECRET);
 	tr_pg_t *pd;
 	cr_assert_eq(tr_pg_start(netd, NULL, &pd), TR_OK);
 	tr_inbox_t *ibd;
