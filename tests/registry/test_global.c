@@ -657,3 +657,71 @@ Test(global, partition_and_heal_settles_every_clash_by_its_resolver)
 	cr_assert_geq(ic.conflicts, 5);
 	(void)ra;
 }
+
+/* Four nodes that never met each register "x", then meet in a line:
+ * one winner everywhere, every other holder killed (global's ring/line). */
+Test(global, isolated_nodes_meeting_in_a_line_keep_one_holder)
+{
+	tr_node_t *ns[4];
+	tr_net_t *nets[4];
+	tr_global_t *gs[4];
+	tr_pid_t ps[4];
+	const char *names[] = {"w", "x", "y", "z"};
+	for (int i = 0; i < 4; i++) {
+		ns[i] = new_node(names[i]);
+		nets[i] = new_net(ns[i], SECRET);
+		cr_assert_eq(tr_global_start(nets[i], NULL, &gs[i]), TR_OK);
+		cr_assert_eq(tr_global_sync(gs[i], WAIT_MS), TR_OK);
+		ps[i] = spawn_on(ns[i], &tell_b);
+		cr_assert_eq(
+		        tr_global_register(gs[i], "x", ps[i], NULL, WAIT_MS),
+		        TR_OK);
+	}
+	for (int i = 1; i < 4; i++)
+		cr_assert_eq(tr_net_join(nets[i], tr_net_endpoint(nets[i - 1]),
+		                         WAIT_MS),
+		             TR_OK);
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(tr_global_sync(gs[i], WAIT_MS), TR_OK);
+	tr_pid_t w;
+	cr_assert_eq(tr_global_whereis(gs[0], "x", &w), TR_OK);
+	int winner = -1;
+	for (int i = 0; i < 4; i++) {
+		tr_pid_t p;
+		cr_assert_eq(tr_global_whereis(gs[i], "x", &p), TR_OK);
+		cr_assert(tr_pid_eq(p, w), "node %s disagrees", names[i]);
+		if (tr_pid_eq(ps[i], w))
+			winner = i;
+	}
+	cr_assert_neq(winner, -1);
+	/* the three others were killed (watched from w, which now sees
+	 * every node of the line) */
+	tr_inbox_t *ibw;
+	cr_assert_eq(tr_inbox_new(ns[0], &ibw), TR_OK);
+	for (int i = 0; i < 4; i++) {
+		if (i == winner)
+			continue;
+		tr_ref_t ref;
+		tr_msg_t *m = NULL;
+		char reason[32];
+		cr_assert_eq(tr_inbox_monitor(ibw, ps[i], &ref), TR_OK);
+		cr_assert_eq(tr_inbox_receive(ibw, WAIT_MS, &m), TR_OK);
+		cr_assert_eq(
+		        tr_msg_down_info(m, NULL, NULL, reason, sizeof(reason)),
+		        TR_OK);
+		cr_assert(!strcmp(reason, TR_KILLED) ||
+		                  !strcmp(reason, TR_NOPROC),
+		          "%s", reason);
+		tr_msg_free(m);
+	}
+	tr_inbox_destroy(ibw);
+	tr_global_info_t i0, i3;
+	tr_global_info(gs[0], &i0);
+	tr_global_info(gs[3], &i3);
+	cr_assert_eq(i0.digest, i3.digest);
+	cr_assert_geq(i0.conflicts, 3);
+	for (int i = 0; i < 4; i++) {
+		tr_global_stop(gs[i]);
+		tr_node_destroy(ns[i]);
+	}
+}
