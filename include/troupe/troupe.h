@@ -17,6 +17,7 @@
 #include <troupe/registry.h>
 #include <troupe/runtime.h>
 #include <troupe/server.h>
+#include <troupe/supervisor.h>
 #include <troupe/version.h>
 
 #endif /* TR_TROUPE_H */

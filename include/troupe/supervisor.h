@@ -1,0 +1,179 @@
+/*
+ * troupe/supervisor.h - supervisors with OTP's semantics.
+ *
+ * A supervisor is an actor that starts children from child specs, links
+ * to them, traps exits and restarts them by its strategy when they exit,
+ * within a restart intensity (at most `intensity` restarts in `period_ms`;
+ * one more and it terminates every child and exits with "shutdown",
+ * which its own supervisor sees). Children start in list order and stop
+ * in reverse order; a child is stopped with "shutdown" and killed when its
+ * shutdown time runs out (or killed at once: brutal kill). The details and
+ * the differences from OTP are in docs/supervision.md.
+ *
+ * Threads: tr_supervisor_start() from any thread (with opts->link, from
+ * the parent actor). The other calls block (plain threads only,
+ * TR_ESTATE in actor context); actors send the same requests with
+ * tr_call_async() (messages below).
+ */
+#ifndef TR_SUPERVISOR_H
+#define TR_SUPERVISOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <troupe/actor.h>
+#include <troupe/err.h>
+#include <troupe/pid.h>
+#include <troupe/registry.h>
+#include <troupe/runtime.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum tr_strategy {
+	TR_ONE_FOR_ONE = 0, /* restart the child that exited */
+	TR_ONE_FOR_ALL = 1, /* stop all others, restart all */
+	TR_REST_FOR_ONE = 2 /* stop those started after it, restart them */
+} tr_strategy_t;
+
+typedef enum tr_restart {
+	TR_PERMANENT = 0, /* always restarted */
+	TR_TRANSIENT = 1, /* restarted unless it ended normal/shutdown */
+	TR_TEMPORARY = 2  /* never restarted; its spec goes when it ends */
+} tr_restart_t;
+
+typedef enum tr_shutdown {
+	TR_SHUTDOWN_DEFAULT = 0,  /* 5000 ms for a worker, infinity for a
+	                           * supervisor */
+	TR_SHUTDOWN_TIMEOUT = 1,  /* "shutdown", then kill after shutdown_ms */
+	TR_SHUTDOWN_BRUTAL = 2,   /* kill at once */
+	TR_SHUTDOWN_INFINITY = 3, /* "shutdown", wait as long as it takes */
+} tr_shutdown_t;
+
+typedef enum tr_child_type {
+	TR_CHILD_WORKER = 0,
+	TR_CHILD_SUPERVISOR = 1,
+} tr_child_type_t;
+
+typedef enum tr_auto_shutdown {
+	TR_AUTO_NEVER = 0,
+	TR_AUTO_ANY_SIGNIFICANT = 1, /* when a significant child ends */
+	TR_AUTO_ALL_SIGNIFICANT = 2, /* when the last significant child ends */
+} tr_auto_shutdown_t;
+
+#define TR_CHILD_ID_MAX 128 /* bytes of a child id, NUL included */
+
+/*
+ * A child spec. beh/arg (or start/start_ctx) must live as long as the
+ * supervisor may restart the child; the id is copied.
+ */
+typedef struct tr_child_spec {
+	const char *id; /* unique within the supervisor */
+	/* How to start it: beh and arg (spawned linked to the supervisor),
+	 * or start, which runs in the supervisor and must spawn the child
+	 * linked to tr_self(); it returns TR_OK with the pid, TR_OK with
+	 * TR_PID_NONE to ignore the child (OTP's ignore), or an error. */
+	const tr_behaviour_t *beh;
+	void *arg;
+	tr_err (*start)(void *ctx, tr_pid_t *out);
+	void *start_ctx;
+	tr_restart_t restart;
+	tr_shutdown_t shutdown;
+	uint64_t shutdown_ms; /* with TR_SHUTDOWN_TIMEOUT */
+	tr_child_type_t type;
+	bool significant; /* transient or temporary, with auto_shutdown */
+	/* Optional (name.ops NULL = none): the child is registered under
+	 * this via-name each time it starts. The registry's register must
+	 * not block (local names, Registry); the name must stay valid. */
+	tr_name_t name;
+} tr_child_spec_t;
+
+typedef struct tr_sup_flags {
+	tr_strategy_t strategy;
+	unsigned intensity; /* restarts allowed in a period; 0 = 3 */
+	uint64_t period_ms; /* 0 = 5000 */
+	bool no_restarts;   /* intensity really 0: any restart is too many */
+	tr_auto_shutdown_t auto_shutdown;
+	/* Optional backoff (OTP has none): wait this long before a restart,
+	 * doubling for each restart in the current period, up to
+	 * backoff_max_ms. 0 = restart at once. */
+	uint64_t backoff_ms, backoff_max_ms;
+} tr_sup_flags_t;
+
+TR_API void tr_sup_flags_init(tr_sup_flags_t *flags);
+TR_API void tr_child_spec_init(tr_child_spec_t *spec);
+
+/**
+ * tr_supervisor_start() - spawn a supervisor and start its children, in
+ * order, before returning. If a child's start fails, the children
+ * already started are stopped and the error is returned (OTP's
+ * {shutdown, {failed_to_start_child, Id, Reason}}); failed_id (may be
+ * NULL, TR_CHILD_ID_MAX bytes) gets the child's id. TR_EINVAL for bad
+ * flags or specs (no id, two children with one id, no start, a
+ * significant permanent child, significant without auto_shutdown).
+ * opts may be NULL; opts->trap_exit is implied.
+ */
+TR_API tr_err tr_supervisor_start(tr_node_t *node, const tr_sup_flags_t *flags,
+                                  const tr_child_spec_t *specs, size_t n,
+                                  const tr_spawn_opts_t *opts, tr_pid_t *out,
+                                  char *failed_id);
+
+/** tr_supervisor_stop() - stop every child in reverse order, then the
+ *  supervisor ("normal"). */
+TR_API tr_err tr_supervisor_stop(tr_node_t *node, tr_pid_t sup,
+                                 uint64_t timeout_ms);
+
+/** tr_supervisor_start_child() - add a child and start it. TR_EEXIST if
+ *  the id is taken; the start's error otherwise (nothing is kept). *out
+ *  (may be NULL) gets the pid (TR_PID_NONE if ignored). */
+TR_API tr_err tr_supervisor_start_child(tr_node_t *node, tr_pid_t sup,
+                                        const tr_child_spec_t *spec,
+                                        tr_pid_t *out);
+/** tr_supervisor_terminate_child() - stop it (its shutdown spec); the
+ *  spec stays unless temporary. TR_ENOENT: no such id. */
+TR_API tr_err tr_supervisor_terminate_child(tr_node_t *node, tr_pid_t sup,
+                                            const char *id);
+/** tr_supervisor_restart_child() - start a stopped child again;
+ *  TR_EEXIST if it is running, TR_ENOENT if no such id. */
+TR_API tr_err tr_supervisor_restart_child(tr_node_t *node, tr_pid_t sup,
+                                          const char *id, tr_pid_t *out);
+/** tr_supervisor_delete_child() - forget a stopped child; TR_ESTATE if it
+ *  is running, TR_ENOENT if no such id. */
+TR_API tr_err tr_supervisor_delete_child(tr_node_t *node, tr_pid_t sup,
+                                         const char *id);
+
+typedef struct tr_child_info {
+	char id[TR_CHILD_ID_MAX];
+	tr_pid_t pid; /* TR_PID_NONE: not running */
+	bool restarting;
+	tr_child_type_t type;
+} tr_child_info_t;
+
+/** tr_supervisor_which_children() - up to cap children in start order;
+ *  *n = how many there are. */
+TR_API tr_err tr_supervisor_which_children(tr_node_t *node, tr_pid_t sup,
+                                           tr_child_info_t *out, size_t cap,
+                                           size_t *n);
+
+typedef struct tr_child_counts {
+	size_t specs, active, supervisors, workers;
+} tr_child_counts_t;
+
+TR_API tr_err tr_supervisor_count_children(tr_node_t *node, tr_pid_t sup,
+                                           tr_child_counts_t *out);
+
+/*
+ * Requests to a supervisor (tr_call_async(); reply ["ok", ...] or
+ * ["error", "TR_E..."]):
+ *   ["which_children"] -> ["ok", [[id, pid|nil, restarting, type]...]]
+ *   ["count_children"] -> ["ok", specs, active, supervisors, workers]
+ *   ["terminate_child", id] ["restart_child", id] ["delete_child", id]
+ *   ["stop"]
+ * start_child carries a pointer and is for tr_supervisor_start_child().
+ */
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TR_SUPERVISOR_H */

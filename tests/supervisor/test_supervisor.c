@@ -1,0 +1,445 @@
+/*
+ * tests/supervisor/test_supervisor.c - Supervisor on one node: strategies,
+ * restart types, intensity, shutdown kinds and order, the child API,
+ * ignore, start failures, auto_shutdown, nesting. Workers report
+ * ["started", id, pid] and ["terminated", id, reason] to the inbox; every
+ * wait is on one of those or on a DOWN.
+ */
+#include "../helpers/helpers.h"
+
+struct wcfg {
+	const char *id;
+	bool stubborn; /* traps exits and ignores "shutdown" */
+	tr_err init_err;
+};
+
+static tr_err w_init(void **state, void *arg)
+{
+	struct wcfg *c = arg;
+	if (c->init_err)
+		return c->init_err;
+	if (c->stubborn)
+		tr_trap_exit(true, NULL);
+	*state = c;
+	tr_msg_t *m = mk("started");
+	tr_msg_add_str(m, c->id);
+	tr_msg_add_pid(m, tr_self());
+	tr_send(me, m);
+	return TR_OK;
+}
+
+static void w_receive(void *state, tr_msg_t *m)
+{
+	(void)state;
+	char reason[64];
+	if (tr_msg_is(m, "stop") &&
+	    !tr_msg_get_strbuf(m, 0, reason, sizeof(reason)))
+		tr_stop(reason);
+}
+
+static void w_terminate(void *state, const char *reason)
+{
+	struct wcfg *c = state;
+	tr_msg_t *m = mk("terminated");
+	tr_msg_add_str(m, c->id);
+	tr_msg_add_str(m, reason);
+	if (tr_send(me, m))
+		tr_msg_free(m);
+}
+
+static const tr_behaviour_t worker_b = {.name = "worker",
+                                        .init = w_init,
+                                        .receive = w_receive,
+                                        .terminate = w_terminate};
+
+static struct wcfg cfg[8] = {{"c0", false, TR_OK}, {"c1", false, TR_OK},
+                             {"c2", false, TR_OK}, {"c3", false, TR_OK},
+                             {"c4", false, TR_OK}, {"c5", false, TR_OK},
+                             {"c6", false, TR_OK}, {"c7", false, TR_OK}};
+
+static tr_child_spec_t spec(int i, tr_restart_t r)
+{
+	tr_child_spec_t s;
+	tr_child_spec_init(&s);
+	s.id = cfg[i].id;
+	s.beh = &worker_b;
+	s.arg = &cfg[i];
+	s.restart = r;
+	return s;
+}
+
+/* ["started", id, pid]: the pid of the next start, checking the id. */
+static tr_pid_t started(const char *id)
+{
+	tr_msg_t *m = recv_tag("started");
+	char got[16];
+	tr_pid_t p;
+	cr_assert_eq(tr_msg_get_strbuf(m, 0, got, sizeof(got)), TR_OK);
+	cr_assert_str_eq(got, id, "expected %s to start, not %s", id, got);
+	cr_assert_eq(tr_msg_get_pid(m, 1, &p), TR_OK);
+	tr_msg_free(m);
+	return p;
+}
+
+/* ["terminated", id, reason]: the next one, checking id and reason. */
+static void terminated(const char *id, const char *reason)
+{
+	tr_msg_t *m = recv_tag("terminated");
+	char got[16], why[64];
+	cr_assert_eq(tr_msg_get_strbuf(m, 0, got, sizeof(got)), TR_OK);
+	cr_assert_eq(tr_msg_get_strbuf(m, 1, why, sizeof(why)), TR_OK);
+	cr_assert_str_eq(got, id, "expected %s to end, not %s", id, got);
+	if (reason)
+		cr_assert_str_eq(why, reason, "%s ended with %s", id, why);
+	tr_msg_free(m);
+}
+
+static tr_pid_t start_sup(tr_strategy_t st, int n, tr_restart_t r,
+                          tr_pid_t *kids)
+{
+	tr_sup_flags_t f;
+	tr_sup_flags_init(&f);
+	f.strategy = st;
+	f.intensity = 10;
+	tr_child_spec_t s[8];
+	for (int i = 0; i < n; i++)
+		s[i] = spec(i, r);
+	tr_pid_t sup;
+	cr_assert_eq(
+	        tr_supervisor_start(node, &f, s, (size_t)n, NULL, &sup, NULL),
+	        TR_OK);
+	for (int i = 0; i < n; i++)
+		kids[i] = started(cfg[i].id); /* in list order */
+	return sup;
+}
+
+static void stop_sup(tr_pid_t sup, int n)
+{
+	cr_assert_eq(tr_supervisor_stop(node, sup, WAIT_MS), TR_OK);
+	for (int i = n - 1; i >= 0; i--) /* reverse order */
+		terminated(cfg[i].id, TR_SHUTDOWN);
+}
+
+TestSuite(supervisor, .init = setup_node, .fini = teardown_node, .timeout = 60);
+
+Test(supervisor, a_restart_waits_out_its_backoff)
+{
+	tr_sup_flags_t f;
+	tr_sup_flags_init(&f);
+	f.backoff_ms = 20;
+	f.backoff_max_ms = 100;
+	f.intensity = 10;
+	tr_child_spec_t s = spec(0, TR_PERMANENT);
+	tr_pid_t sup;
+	cr_assert_eq(tr_supervisor_start(node, &f, &s, 1, NULL, &sup, NULL),
+	             TR_OK);
+	tr_pid_t k = started("c0");
+	for (int i = 0; i < 3; i++) {
+		tr_exit(k, TR_KILL);
+		terminated("c0", TR_KILLED);
+		k = started("c0"); /* later, but it comes */
+	}
+	stop_sup(sup, 1);
+}
+
+Test(supervisor, one_for_one_restarts_only_the_dead_child)
+{
+	tr_pid_t k[3];
+	tr_pid_t sup = start_sup(TR_ONE_FOR_ONE, 3, TR_PERMANENT, k);
+	tr_exit(k[1], TR_KILL);
+	terminated("c1", TR_KILLED);
+	tr_pid_t n1 = started("c1");
+	cr_assert(!tr_pid_eq(n1, k[1]));
+	tr_child_info_t ci[4];
+	size_t n = 0;
+	cr_assert_eq(tr_supervisor_which_children(node, sup, ci, 4, &n), TR_OK);
+	cr_assert_eq(n, 3);
+	cr_assert_str_eq(ci[1].id, "c1");
+	cr_assert(tr_pid_eq(ci[1].pid, n1));
+	cr_assert(tr_pid_eq(ci[0].pid, k[0]) && tr_pid_eq(ci[2].pid, k[2]));
+	stop_sup(sup, 3);
+}
+
+Test(supervisor, one_for_all_stops_the_others_in_reverse_and_restarts_all)
+{
+	tr_pid_t k[3];
+	tr_pid_t sup = start_sup(TR_ONE_FOR_ALL, 3, TR_PERMANENT, k);
+	tr_exit(k[1], TR_KILL);
+	terminated("c1", TR_KILLED);
+	terminated("c2", TR_SHUTDOWN);
+	terminated("c0", TR_SHUTDOWN);
+	started("c0");
+	started("c1");
+	started("c2");
+	stop_sup(sup, 3);
+}
+
+Test(supervisor, rest_for_one_restarts_the_dead_child_and_those_after_it)
+{
+	tr_pid_t k[4];
+	tr_pid_t sup = start_sup(TR_REST_FOR_ONE, 4, TR_PERMANENT, k);
+	tr_exit(k[1], TR_KILL);
+	terminated("c1", TR_KILLED);
+	terminated("c3", TR_SHUTDOWN);
+	terminated("c2", TR_SHUTDOWN);
+	started("c1");
+	started("c2");
+	started("c3");
+	tr_child_info_t ci[4];
+	size_t n = 0;
+	tr_supervisor_which_children(node, sup, ci, 4, &n);
+	cr_assert(tr_pid_eq(ci[0].pid, k[0]), "c0 untouched");
+	stop_sup(sup, 4);
+}
+
+Test(supervisor, restart_types)
+{
+	tr_sup_flags_t f;
+	tr_sup_flags_init(&f);
+	f.intensity = 10;
+	tr_child_spec_t s[3] = {spec(0, TR_PERMANENT), spec(1, TR_TRANSIENT),
+	                        spec(2, TR_TEMPORARY)};
+	tr_pid_t sup;
+	cr_assert_eq(tr_supervisor_start(node, &f, s, 3, NULL, &sup, NULL),
+	             TR_OK);
+	tr_pid_t p = started("c0"), t = started("c1"), x = started("c2");
+	/* normal exits: permanent restarts, transient stays down (spec
+	 * kept), temporary is forgotten */
+	tr_msg_t *m = mk("stop");
+	tr_msg_add_str(m, TR_NORMAL);
+	tr_send(p, m);
+	terminated("c0", TR_NORMAL);
+	started("c0");
+	m = mk("stop");
+	tr_msg_add_str(m, TR_NORMAL);
+	tr_send(t, m);
+	terminated("c1", TR_NORMAL);
+	m = mk("stop");
+	tr_msg_add_str(m, "shutdown:bye");
+	tr_send(x, m);
+	terminated("c2", "shutdown:bye");
+	tr_child_counts_t cc;
+	cr_assert_eq(tr_supervisor_count_children(node, sup, &cc), TR_OK);
+	cr_assert_eq(cc.specs, 2, "the temporary child is forgotten");
+	cr_assert_eq(cc.active, 1, "the transient child stays down");
+	cr_assert_eq(cc.workers, 2);
+	/* an abnormal exit restarts a transient child */
+	tr_pid_t t2;
+	cr_assert_eq(tr_supervisor_restart_child(node, sup, "c1", &t2), TR_OK);
+	started("c1");
+	m = mk("stop");
+	tr_msg_add_str(m, "crash");
+	tr_send(t2, m);
+	terminated("c1", "crash");
+	started("c1");
+	stop_sup(sup, 2);
+}
+
+Test(supervisor, too_many_restarts_end_the_supervisor_with_shutdown)
+{
+	tr_sup_flags_t f;
+	tr_sup_flags_init(&f);
+	f.intensity = 2;
+	f.period_ms = 60000;
+	tr_child_spec_t s[2] = {spec(0, TR_PERMANENT), spec(1, TR_PERMANENT)};
+	tr_pid_t sup;
+	cr_assert_eq(tr_supervisor_start(node, &f, s, 2, NULL, &sup, NULL),
+	             TR_OK);
+	started("c0");
+	tr_pid_t k = started("c1");
+	tr_ref_t r = mon(sup);
+	for (int i = 0; i < 2; i++) { /* two restarts are allowed */
+		tr_exit(k, TR_KILL);
+		terminated("c1", TR_KILLED);
+		k = started("c1");
+	}
+	tr_exit(k, TR_KILL); /* the third is one too many */
+	terminated("c1", TR_KILLED);
+	terminated("c0", TR_SHUTDOWN);
+	char reason[64];
+	down(r, reason, sizeof(reason));
+	cr_assert_str_eq(reason, TR_SHUTDOWN);
+}
+
+Test(supervisor, shutdown_kinds_and_order)
+{
+	tr_sup_flags_t f;
+	tr_sup_flags_init(&f);
+	struct wcfg stubborn = {"stub", true, TR_OK};
+	tr_child_spec_t s[3] = {spec(0, TR_PERMANENT), spec(1, TR_PERMANENT),
+	                        spec(2, TR_PERMANENT)};
+	s[0].shutdown = TR_SHUTDOWN_BRUTAL;
+	s[1].id = "stub"; /* ignores "shutdown": killed after 100 ms */
+	s[1].arg = &stubborn;
+	s[1].shutdown = TR_SHUTDOWN_TIMEOUT;
+	s[1].shutdown_ms = 100;
+	s[2].shutdown = TR_SHUTDOWN_INFINITY;
+	tr_pid_t sup;
+	cr_assert_eq(tr_supervisor_start(node, &f, s, 3, NULL, &sup, NULL),
+	             TR_OK);
+	started("c0");
+	started("stub");
+	started("c2");
+	cr_assert_eq(tr_supervisor_stop(node, sup, WAIT_MS), TR_OK);
+	terminated("c2", TR_SHUTDOWN);
+	terminated("stub", TR_KILLED);
+	terminated("c0", TR_KILLED);
+}
+
+static tr_err ignore_start(void *ctx, tr_pid_t *out)
+{
+	(void)ctx;
+	*out = TR_PID_NONE;
+	return TR_OK;
+}
+
+Test(supervisor, the_child_api)
+{
+	tr_pid_t k[1];
+	tr_pid_t sup = start_sup(TR_ONE_FOR_ONE, 1, TR_PERMANENT, k);
+	tr_child_spec_t s1 = spec(1, TR_PERMANENT), dup = spec(0, TR_PERMANENT);
+	tr_pid_t p;
+	cr_assert_eq(tr_supervisor_start_child(node, sup, &s1, &p), TR_OK);
+	cr_assert(tr_pid_eq(started("c1"), p));
+	cr_assert_eq(tr_supervisor_start_child(node, sup, &dup, &p), TR_EEXIST);
+	cr_assert_eq(tr_supervisor_delete_child(node, sup, "c1"), TR_ESTATE);
+	cr_assert_eq(tr_supervisor_restart_child(node, sup, "c1", &p),
+	             TR_EEXIST);
+	cr_assert_eq(tr_supervisor_terminate_child(node, sup, "c1"), TR_OK);
+	terminated("c1", TR_SHUTDOWN);
+	cr_assert_eq(tr_supervisor_terminate_child(node, sup, "c1"), TR_OK,
+	             "idempotent");
+	tr_child_counts_t cc;
+	tr_supervisor_count_children(node, sup, &cc);
+	cr_assert_eq(cc.specs, 2);
+	cr_assert_eq(cc.active, 1);
+	cr_assert_eq(tr_supervisor_restart_child(node, sup, "c1", &p), TR_OK);
+	cr_assert(tr_pid_eq(started("c1"), p));
+	cr_assert_eq(tr_supervisor_terminate_child(node, sup, "c1"), TR_OK);
+	terminated("c1", TR_SHUTDOWN);
+	cr_assert_eq(tr_supervisor_delete_child(node, sup, "c1"), TR_OK);
+	cr_assert_eq(tr_supervisor_delete_child(node, sup, "c1"), TR_ENOENT);
+	cr_assert_eq(tr_supervisor_terminate_child(node, sup, "zz"), TR_ENOENT);
+	/* ignore: a permanent child is kept without a pid, a temporary one
+	 * is not kept */
+	tr_child_spec_t ig;
+	tr_child_spec_init(&ig);
+	ig.id = "ign";
+	ig.start = ignore_start;
+	cr_assert_eq(tr_supervisor_start_child(node, sup, &ig, &p), TR_OK);
+	cr_assert(tr_pid_is_none(p));
+	ig.id = "ign_tmp";
+	ig.restart = TR_TEMPORARY;
+	cr_assert_eq(tr_supervisor_start_child(node, sup, &ig, &p), TR_OK);
+	tr_supervisor_count_children(node, sup, &cc);
+	cr_assert_eq(cc.specs, 2);
+	cr_assert_eq(cc.active, 1);
+	/* a child whose init fails is not kept */
+	struct wcfg bad = {"bad", false, TR_EINVAL};
+	tr_child_spec_t b = spec(0, TR_PERMANENT);
+	b.id = "bad";
+	b.arg = &bad;
+	cr_assert_eq(tr_supervisor_start_child(node, sup, &b, &p), TR_EINVAL);
+	tr_supervisor_count_children(node, sup, &cc);
+	cr_assert_eq(cc.specs, 2);
+	/* bad specs */
+	tr_child_spec_t none;
+	tr_child_spec_init(&none);
+	none.id = "x";
+	cr_assert_eq(tr_supervisor_start_child(node, sup, &none, &p), TR_EINVAL,
+	             "no start");
+	stop_sup(sup, 1);
+}
+
+Test(supervisor, a_failed_start_stops_the_children_started_before)
+{
+	struct wcfg bad = {"bad", false, TR_EINVAL};
+	tr_child_spec_t s[3] = {spec(0, TR_PERMANENT), spec(1, TR_PERMANENT),
+	                        spec(2, TR_PERMANENT)};
+	s[1].id = "bad";
+	s[1].arg = &bad;
+	tr_pid_t sup;
+	char failed[TR_CHILD_ID_MAX] = "";
+	cr_assert_eq(tr_supervisor_start(node, NULL, s, 3, NULL, &sup, failed),
+	             TR_EINVAL);
+	cr_assert_str_eq(failed, "bad");
+	started("c0");
+	terminated("c0", NULL); /* by the link: the start's error */
+	/* invalid specs never start anything */
+	tr_child_spec_t d[2] = {spec(0, TR_PERMANENT), spec(0, TR_PERMANENT)};
+	cr_assert_eq(tr_supervisor_start(node, NULL, d, 2, NULL, &sup, NULL),
+	             TR_EINVAL, "two children with one id");
+	d[1] = spec(1, TR_PERMANENT);
+	d[1].significant = true;
+	cr_assert_eq(tr_supervisor_start(node, NULL, d, 2, NULL, &sup, NULL),
+	             TR_EINVAL, "significant without auto_shutdown");
+}
+
+Test(supervisor, auto_shutdown_when_a_significant_child_ends)
+{
+	tr_sup_flags_t f;
+	tr_sup_flags_init(&f);
+	f.auto_shutdown = TR_AUTO_ANY_SIGNIFICANT;
+	tr_child_spec_t s[2] = {spec(0, TR_PERMANENT), spec(1, TR_TRANSIENT)};
+	s[1].significant = true;
+	tr_pid_t sup;
+	cr_assert_eq(tr_supervisor_start(node, &f, s, 2, NULL, &sup, NULL),
+	             TR_OK);
+	started("c0");
+	tr_pid_t sig = started("c1");
+	tr_ref_t r = mon(sup);
+	tr_msg_t *m = mk("stop");
+	tr_msg_add_str(m, TR_NORMAL);
+	tr_send(sig, m);
+	terminated("c1", TR_NORMAL);
+	terminated("c0", TR_SHUTDOWN);
+	char reason[64];
+	down(r, reason, sizeof(reason));
+	cr_assert_str_eq(reason, TR_SHUTDOWN);
+}
+
+struct nest {
+	tr_sup_flags_t f;
+	tr_child_spec_t s[2];
+};
+
+static tr_err start_inner(void *ctx, tr_pid_t *out)
+{
+	struct nest *n = ctx;
+	tr_spawn_opts_t o = {.link = true};
+	return tr_supervisor_start(tr_node_current(), &n->f, n->s, 2, &o, out,
+	                           NULL);
+}
+
+Test(supervisor, supervisors_of_supervisors)
+{
+	static struct nest inner;
+	tr_sup_flags_init(&inner.f);
+	inner.s[0] = spec(2, TR_PERMANENT);
+	inner.s[1] = spec(3, TR_PERMANENT);
+	tr_child_spec_t s[2] = {spec(0, TR_PERMANENT), spec(1, TR_PERMANENT)};
+	s[1].id = "inner";
+	s[1].beh = NULL;
+	s[1].start = start_inner;
+	s[1].start_ctx = &inner;
+	s[1].type = TR_CHILD_SUPERVISOR;
+	tr_pid_t sup;
+	cr_assert_eq(tr_supervisor_start(node, NULL, s, 2, NULL, &sup, NULL),
+	             TR_OK);
+	started("c0");
+	started("c2");
+	tr_pid_t c3 = started("c3");
+	tr_child_counts_t cc;
+	tr_supervisor_count_children(node, sup, &cc);
+	cr_assert_eq(cc.supervisors, 1);
+	cr_assert_eq(cc.workers, 1);
+	/* the inner one restarts its own child */
+	tr_exit(c3, TR_KILL);
+	terminated("c3", TR_KILLED);
+	started("c3");
+	/* stopping the top stops the inner tree (infinity) in order */
+	cr_assert_eq(tr_supervisor_stop(node, sup, WAIT_MS), TR_OK);
+	terminated("c3", TR_SHUTDOWN);
+	terminated("c2", TR_SHUTDOWN);
+	terminated("c0", TR_SHUTDOWN);
+}
