@@ -1841,8 +1841,11 @@ static void timers(struct tr_net *net, bool force)
 		    now - p->last_sent >= (int64_t)net->hb_ms && !p->stash &&
 		    send_small(net, p, TR_W_HEARTBEAT, true) < 0)
 			session_down(net, p, "connection_closed", true);
+		/* never while stopping: the last pass of the I/O thread
+		 * runs this after closing every line, and a line opened
+		 * then would keep zmq_ctx_term() waiting for ever */
 		if (p->retry && now >= p->retry_at && !p->out && !p->in_up &&
-		    !net->leaving) {
+		    !net->leaving && !atomic_load(&net->stop)) {
 			p->retry = false;
 			out_start(net, p->endpoint, p->name, 2000, NULL, p);
 		}
