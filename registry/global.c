@@ -1922,7 +1922,8 @@ static void on_tick(struct tr_global *g)
 	struct tr__pent *e;
 	tr__ptab_foreach (g->reqs, e) {
 		struct req *r = e->ptr;
-		if (r->has_from && now >= r->deadline_ms + 1000) {
+		if (r->has_from && r->deadline_ms != UINT64_MAX &&
+		    now >= r->deadline_ms + 1000) {
 			answer(&r->from, TR_ETIMEDOUT, 0);
 			tr__ptab_del(g->reqs, e);
 			req_free(r);
