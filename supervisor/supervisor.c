@@ -19,6 +19,7 @@
 #include <troupe/supervisor.h>
 
 #include "net/wire.h"
+#include "runtime/table.h"
 
 struct child {
 	char id[TR_CHILD_ID_MAX];
@@ -51,6 +52,13 @@ struct sup {
 	tr_msg_t **q;
 	size_t nq, cq;
 	bool stopping; /* the supervisor is on its way out */
+	/* pid -> index in ch (aux), for every running child */
+	struct tr__ptab *by_pid;
+	size_t nremoved; /* marked `remove`, not yet compacted */
+	/* DynamicSupervisor */
+	bool dynamic;
+	size_t max_children;
+	uint64_t next_id;
 };
 
 static uint64_t now_ms(void)
@@ -117,17 +125,39 @@ static tr_err spec_check(const tr_child_spec_t *s, tr_auto_shutdown_t as)
 static struct child *child_by_id(struct sup *s, const char *id, size_t len)
 {
 	for (size_t i = 0; i < s->n; i++)
-		if (strlen(s->ch[i].id) == len && !memcmp(s->ch[i].id, id, len))
+		if (!s->ch[i].remove && strlen(s->ch[i].id) == len &&
+		    !memcmp(s->ch[i].id, id, len))
 			return &s->ch[i];
 	return NULL;
 }
 
 static struct child *child_by_pid(struct sup *s, tr_pid_t pid)
 {
-	for (size_t i = 0; i < s->n; i++)
-		if (tr_pid_eq(s->ch[i].pid, pid))
-			return &s->ch[i];
-	return NULL;
+	struct tr__pent *e = tr__ptab_get(s->by_pid, pid);
+	if (!e || e->aux >= s->n || !tr_pid_eq(s->ch[e->aux].pid, pid))
+		return NULL;
+	return &s->ch[e->aux];
+}
+
+/* Every change of a child's pid goes through here (the pid index). */
+static void set_pid(struct sup *s, struct child *c, tr_pid_t pid)
+{
+	struct tr__pent *e;
+	bool had;
+	if (!tr_pid_is_none(c->pid) && (e = tr__ptab_get(s->by_pid, c->pid)))
+		tr__ptab_del(s->by_pid, e);
+	c->pid = pid;
+	if (!tr_pid_is_none(pid) &&
+	    tr__ptab_put(&s->by_pid, pid, &e, &had) == TR_OK)
+		e->aux = (uint64_t)(c - s->ch);
+}
+
+static void mark_removed(struct sup *s, struct child *c)
+{
+	if (!c->remove) {
+		c->remove = true;
+		s->nremoved++;
+	}
 }
 
 static struct child *child_add(struct sup *s, const tr_child_spec_t *spec)
@@ -148,18 +178,30 @@ static struct child *child_add(struct sup *s, const tr_child_spec_t *spec)
 	return c;
 }
 
+/* Compact the children marked `remove` (a dynamic supervisor waits
+ * until they are half of its list: each exit stays O(1)). */
 static void forget_removed(struct sup *s)
 {
+	if (!s->nremoved || (s->dynamic && s->nremoved * 2 < s->n))
+		return;
 	size_t k = 0;
-	for (size_t i = 0; i < s->n; i++)
-		if (!s->ch[i].remove)
-			s->ch[k++] = s->ch[i];
+	for (size_t i = 0; i < s->n; i++) {
+		if (s->ch[i].remove)
+			continue;
+		s->ch[k] = s->ch[i];
+		struct tr__pent *e;
+		if (!tr_pid_is_none(s->ch[k].pid) &&
+		    (e = tr__ptab_get(s->by_pid, s->ch[k].pid)))
+			e->aux = k;
+		k++;
+	}
 	s->n = k;
+	s->nremoved = 0;
 }
 
 /* Start a child (in the supervisor): TR_OK with its pid, or TR_PID_NONE
  * when its start said ignore. */
-static tr_err start_child(struct child *c, tr_pid_t *out)
+static tr_err start_child(struct sup *s, struct child *c, tr_pid_t *out)
 {
 	tr_pid_t pid = TR_PID_NONE;
 	tr_err e = c->spec.start
@@ -173,7 +215,7 @@ static tr_err start_child(struct child *c, tr_pid_t *out)
 		tr_exit(pid, TR_KILL);
 		return e;
 	}
-	c->pid = pid;
+	set_pid(s, c, pid);
 	c->restarting = false;
 	*out = pid;
 	return TR_OK;
@@ -240,7 +282,7 @@ static void stop_next(struct sup *s)
 		}
 		s->cur = c->pid;
 		if (tr_monitor(c->pid, &s->cur_ref)) {
-			c->pid = TR_PID_NONE; /* cannot watch it: give up */
+			set_pid(s, c, TR_PID_NONE); /* cannot watch it */
 			s->at++;
 			continue;
 		}
@@ -283,7 +325,7 @@ static size_t *reverse_range(struct sup *s, size_t from, size_t to, size_t skip,
 	size_t *v = malloc((s->n + 1) * sizeof(*v));
 	*n = 0;
 	for (size_t i = to; v && i-- > from;)
-		if (i != skip)
+		if (i != skip && !s->ch[i].remove)
 			v[(*n)++] = i;
 	return v;
 }
@@ -301,7 +343,7 @@ static void job_done(struct sup *s)
 		for (size_t i = 0; i < s->nrestart; i++) {
 			struct child *c = &s->ch[s->restart[i]];
 			if (c->spec.restart == TR_TEMPORARY) {
-				c->remove = true; /* never restarted */
+				mark_removed(s, c); /* never restarted */
 				continue;
 			}
 			if (tr_pid_is_none(c->pid) && !c->restarting)
@@ -375,7 +417,7 @@ static void restart_one(struct sup *s, struct child *c)
 		return;
 	}
 	tr_pid_t pid;
-	tr_err e = start_child(c, &pid);
+	tr_err e = start_child(s, c, &pid);
 	c->restarting = false;
 	if (!e)
 		return;
@@ -389,20 +431,21 @@ static void restart_one(struct sup *s, struct child *c)
 static bool significant_running(struct sup *s)
 {
 	for (size_t i = 0; i < s->n; i++)
-		if (s->ch[i].spec.significant && !tr_pid_is_none(s->ch[i].pid))
+		if (!s->ch[i].remove && s->ch[i].spec.significant &&
+		    !tr_pid_is_none(s->ch[i].pid))
 			return true;
 	return false;
 }
 
 static void child_exited(struct sup *s, struct child *c, const char *reason)
 {
-	c->pid = TR_PID_NONE;
+	set_pid(s, c, TR_PID_NONE);
 	bool restart = c->spec.restart == TR_PERMANENT ||
 	               (c->spec.restart == TR_TRANSIENT &&
 	                !tr_reason_is_shutdown(reason));
 	if (!restart) {
-		if (c->spec.restart == TR_TEMPORARY)
-			c->remove = true;
+		if (c->spec.restart == TR_TEMPORARY || s->dynamic)
+			mark_removed(s, c);
 		if (c->spec.significant &&
 		    (s->fl.auto_shutdown == TR_AUTO_ANY_SIGNIFICANT ||
 		     (s->fl.auto_shutdown == TR_AUTO_ALL_SIGNIFICANT &&
@@ -430,7 +473,8 @@ static void child_exited(struct sup *s, struct child *c, const char *reason)
 		s->restart = malloc((s->n - from + 1) * sizeof(size_t));
 		s->nrestart = 0;
 		for (size_t i = from; s->restart && i < s->n; i++)
-			s->restart[s->nrestart++] = i;
+			if (!s->ch[i].remove)
+				s->restart[s->nrestart++] = i;
 		job(s, v, n, THEN_RESTART);
 		return;
 	}
@@ -443,9 +487,11 @@ static void which_children(struct sup *s, const tr_from_t *from)
 {
 	/* ["ok", [[id, pid|nil, restarting, type]...]] */
 	struct tr_wbuf b = {0};
-	tr__wb_array(&b, (uint32_t)s->n);
+	tr__wb_array(&b, (uint32_t)(s->n - s->nremoved));
 	for (size_t i = 0; i < s->n; i++) {
 		struct child *c = &s->ch[i];
+		if (c->remove)
+			continue;
 		tr__wb_array(&b, 4);
 		tr__wb_str(&b, c->id, strlen(c->id));
 		if (tr_pid_is_none(c->pid))
@@ -471,15 +517,18 @@ static void count_children(struct sup *s, const tr_from_t *from)
 	tr_msg_t *r = msg_new("ok");
 	if (!r)
 		return;
-	size_t active = 0, sups = 0;
+	size_t active = 0, sups = 0, specs = 0;
 	for (size_t i = 0; i < s->n; i++) {
+		if (s->ch[i].remove)
+			continue;
+		specs++;
 		active += !tr_pid_is_none(s->ch[i].pid);
 		sups += s->ch[i].spec.type == TR_CHILD_SUPERVISOR;
 	}
-	tr_msg_add_uint(r, s->n);
+	tr_msg_add_uint(r, specs);
 	tr_msg_add_uint(r, active);
 	tr_msg_add_uint(r, sups);
-	tr_msg_add_uint(r, s->n - sups);
+	tr_msg_add_uint(r, specs - sups);
 	if (tr_reply(from, r))
 		tr_msg_free(r);
 }
@@ -504,7 +553,7 @@ static void on_call(struct sup *s, tr_msg_t *m)
 			return;
 		}
 		if (c->spec.restart == TR_TEMPORARY)
-			c->remove = true;
+			mark_removed(s, c);
 		c->restarting = false; /* a pending restart is cancelled */
 		if (tr_pid_is_none(c->pid)) {
 			forget_removed(s);
@@ -522,6 +571,23 @@ static void on_call(struct sup *s, tr_msg_t *m)
 		s->has_from = true;
 		s->from = from;
 		job(s, v, 1, THEN_REPLY);
+	} else if (tr_msg_is(m, "terminate_pid")) {
+		tr_pid_t pid;
+		struct child *k = NULL;
+		if (tr_msg_get_pid(m, 0, &pid) || !(k = child_by_pid(s, pid))) {
+			reply_err(&from, TR_ENOENT);
+			return;
+		}
+		mark_removed(s, k); /* a dynamic child is forgotten */
+		size_t *v = malloc(sizeof(*v));
+		if (!v) {
+			reply_err(&from, TR_ENOMEM);
+			return;
+		}
+		v[0] = (size_t)(k - s->ch);
+		s->has_from = true;
+		s->from = from;
+		job(s, v, 1, THEN_REPLY);
 	} else if (tr_msg_is(m, "restart_child")) {
 		tr_pid_t pid;
 		if (!c) {
@@ -532,7 +598,7 @@ static void on_call(struct sup *s, tr_msg_t *m)
 			reply_err(&from, TR_EEXIST);
 			return;
 		}
-		tr_err e = start_child(c, &pid);
+		tr_err e = start_child(s, c, &pid);
 		if (e) {
 			reply_err(&from, e);
 			return;
@@ -547,7 +613,7 @@ static void on_call(struct sup *s, tr_msg_t *m)
 			reply_err(&from, TR_ESTATE);
 			return;
 		}
-		c->remove = true;
+		mark_removed(s, c);
 		forget_removed(s);
 		reply_err(&from, TR_OK);
 	} else if (tr_msg_is(m, "start_child")) {
@@ -559,8 +625,33 @@ static void on_call(struct sup *s, tr_msg_t *m)
 		                   : TR_OK;
 		const tr_child_spec_t *spec =
 		        (const tr_child_spec_t *)(uintptr_t)p;
-		if (!e)
+		tr_child_spec_t dyn;
+		if (!e && s->dynamic) { /* known by pid: a generated id */
+			char id[32];
+			snprintf(id, sizeof(id), "#%llu",
+			         (unsigned long long)++s->next_id);
+			dyn = *spec;
+			dyn.id = id;
+			spec = &dyn;
 			e = spec_check(spec, s->fl.auto_shutdown);
+			if (!e && s->max_children &&
+			    s->n - s->nremoved >= s->max_children)
+				e = TR_ELIMIT;
+			if (!e) {
+				struct child *nc = child_add(s, spec);
+				tr_pid_t pid = TR_PID_NONE;
+				e = nc ? start_child(s, nc, &pid) : TR_ENOMEM;
+				if (nc && (e || tr_pid_is_none(pid)))
+					s->n--; /* nothing kept */
+				if (e)
+					reply_err(&from, e);
+				else
+					reply_pid(&from, pid);
+				return;
+			}
+		} else if (!e) {
+			e = spec_check(spec, s->fl.auto_shutdown);
+		}
 		if (e) {
 			reply_err(&from, e);
 			return;
@@ -575,7 +666,7 @@ static void on_call(struct sup *s, tr_msg_t *m)
 			return;
 		}
 		tr_pid_t pid;
-		e = start_child(nc, &pid);
+		e = start_child(s, nc, &pid);
 		if (e ||
 		    (tr_pid_is_none(pid) && nc->spec.restart == TR_TEMPORARY)) {
 			s->n--; /* nothing kept */
@@ -635,7 +726,7 @@ static void sup_receive(void *state, tr_msg_t *m)
 		if (!tr_msg_down_info(m, &ref, NULL, NULL, 0) &&
 		    tr_ref_eq(ref, s->cur_ref) && !tr_pid_is_none(s->cur)) {
 			struct child *c = &s->ch[s->stop[s->at]];
-			c->pid = TR_PID_NONE;
+			set_pid(s, c, TR_PID_NONE);
 			s->cur = TR_PID_NONE;
 			s->at++;
 			stop_next(s);
@@ -672,6 +763,8 @@ struct sup_arg {
 	tr_pid_t parent;
 	char *failed_id;
 	tr_err *child_err;
+	bool dynamic;
+	size_t max_children;
 };
 
 static void sup_free(struct sup *s)
@@ -683,6 +776,7 @@ static void sup_free(struct sup *s)
 	free(s->restart);
 	free(s->rs);
 	free(s->ch);
+	tr__ptab_free(s->by_pid);
 	free(s);
 }
 
@@ -699,6 +793,8 @@ static tr_err sup_init(void **state, void *arg)
 		s->fl.period_ms = 5000;
 	s->self = tr_self();
 	s->parent = a->parent;
+	s->dynamic = a->dynamic;
+	s->max_children = a->max_children;
 	s->rs = calloc(s->fl.intensity + 1, sizeof(*s->rs));
 	if (!s->rs) {
 		free(s);
@@ -707,7 +803,7 @@ static tr_err sup_init(void **state, void *arg)
 	for (size_t i = 0; i < a->n; i++) {
 		struct child *c = child_add(s, &a->specs[i]);
 		tr_pid_t pid;
-		tr_err e = c ? start_child(c, &pid) : TR_ENOMEM;
+		tr_err e = c ? start_child(s, c, &pid) : TR_ENOMEM;
 		if (e) {
 			/* the children started so far are linked to us: they
 			 * get this error as their exit reason */
@@ -766,9 +862,12 @@ tr_err tr_supervisor_start(tr_node_t *node, const tr_sup_flags_t *flags,
 		o = *opts;
 	o.trap_exit = true;
 	tr_err child_err = TR_OK;
-	struct sup_arg a = {&fl,       specs,
-	                    n,         o.link ? tr_self() : TR_PID_NONE,
-	                    failed_id, &child_err};
+	struct sup_arg a = {.fl = &fl,
+	                    .specs = specs,
+	                    .n = n,
+	                    .parent = o.link ? tr_self() : TR_PID_NONE,
+	                    .failed_id = failed_id,
+	                    .child_err = &child_err};
 	tr_err e = tr_spawn_opt(node, &sup_beh, &a, &o, out, NULL);
 	return child_err ? child_err : e;
 }
@@ -924,4 +1023,54 @@ tr_err tr_supervisor_count_children(tr_node_t *node, tr_pid_t sup,
 	out->workers = v[3];
 	tr_msg_free(r);
 	return TR_OK;
+}
+
+/* ---- DynamicSupervisor -----------------------------------------------------
+ */
+
+tr_err tr_dynsup_start(tr_node_t *node, const tr_dynsup_flags_t *flags,
+                       const tr_spawn_opts_t *opts, tr_pid_t *out)
+{
+	tr_sup_flags_t fl;
+	tr_sup_flags_init(&fl);
+	size_t max = 0;
+	if (flags) {
+		fl.intensity = flags->intensity;
+		fl.period_ms = flags->period_ms;
+		fl.no_restarts = flags->no_restarts;
+		fl.backoff_ms = flags->backoff_ms;
+		fl.backoff_max_ms = flags->backoff_max_ms;
+		max = flags->max_children;
+	}
+	if (!node || !out || fl.intensity > 1000000)
+		return TR_EINVAL;
+	tr_spawn_opts_t o = {0};
+	if (opts)
+		o = *opts;
+	o.trap_exit = true;
+	tr_err child_err = TR_OK;
+	struct sup_arg a = {.fl = &fl,
+	                    .parent = o.link ? tr_self() : TR_PID_NONE,
+	                    .child_err = &child_err,
+	                    .dynamic = true,
+	                    .max_children = max};
+	return tr_spawn_opt(node, &sup_beh, &a, &o, out, NULL);
+}
+
+tr_err tr_dynsup_start_child(tr_node_t *node, tr_pid_t sup,
+                             const tr_child_spec_t *spec, tr_pid_t *out)
+{
+	if (!spec)
+		return TR_EINVAL;
+	tr_child_spec_t c = *spec;
+	c.id = "#"; /* replaced by the supervisor */
+	return tr_supervisor_start_child(node, sup, &c, out);
+}
+
+tr_err tr_dynsup_terminate_child(tr_node_t *node, tr_pid_t sup, tr_pid_t child)
+{
+	tr_msg_t *m = msg_new("terminate_pid");
+	if (m)
+		tr_msg_add_pid(m, child);
+	return call(node, sup, m, TR_INFINITY, NULL);
 }

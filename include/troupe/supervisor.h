@@ -163,12 +163,43 @@ typedef struct tr_child_counts {
 TR_API tr_err tr_supervisor_count_children(tr_node_t *node, tr_pid_t sup,
                                            tr_child_counts_t *out);
 
+/* ----------------------------------------------------------------------
+ * DynamicSupervisor: children started on demand, all one_for_one,
+ * known by pid. A child that ends and is not restarted (or is terminated)
+ * is forgotten. which_children, count_children and stop are the
+ * supervisor's (tr_supervisor_*).
+ * ---------------------------------------------------------------------- */
+
+typedef struct tr_dynsup_flags {
+	unsigned intensity; /* 0 = 3 */
+	uint64_t period_ms; /* 0 = 5000 */
+	bool no_restarts;
+	size_t max_children; /* 0 = no limit; running + restarting count */
+	uint64_t backoff_ms, backoff_max_ms;
+} tr_dynsup_flags_t;
+
+TR_API tr_err tr_dynsup_start(tr_node_t *node, const tr_dynsup_flags_t *flags,
+                              const tr_spawn_opts_t *opts, tr_pid_t *out);
+/**
+ * tr_dynsup_start_child() - start a child from spec (its id is ignored:
+ * dynamic children are known by pid). TR_ELIMIT at max_children; the
+ * start's error otherwise; *out = TR_PID_NONE if it ignored (nothing is
+ * kept).
+ */
+TR_API tr_err tr_dynsup_start_child(tr_node_t *node, tr_pid_t sup,
+                                    const tr_child_spec_t *spec, tr_pid_t *out);
+/** tr_dynsup_terminate_child() - stop child (its shutdown spec) and
+ *  forget it. TR_ENOENT if it is not a child of sup. */
+TR_API tr_err tr_dynsup_terminate_child(tr_node_t *node, tr_pid_t sup,
+                                        tr_pid_t child);
+
 /*
  * Requests to a supervisor (tr_call_async(); reply ["ok", ...] or
  * ["error", "TR_E..."]):
  *   ["which_children"] -> ["ok", [[id, pid|nil, restarting, type]...]]
  *   ["count_children"] -> ["ok", specs, active, supervisors, workers]
  *   ["terminate_child", id] ["restart_child", id] ["delete_child", id]
+ *   ["terminate_pid", pid] (dynamic supervisors)
  *   ["stop"]
  * start_child carries a pointer and is for tr_supervisor_start_child().
  */

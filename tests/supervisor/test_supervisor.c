@@ -443,3 +443,103 @@ Test(supervisor, supervisors_of_supervisors)
 	terminated("c2", TR_SHUTDOWN);
 	terminated("c0", TR_SHUTDOWN);
 }
+
+/* ---- DynamicSupervisor -----------------------------------------------------
+ */
+
+TestSuite(dynsup, .init = setup_node, .fini = teardown_node, .timeout = 120);
+
+Test(dynsup, children_on_demand_known_by_pid)
+{
+	tr_dynsup_flags_t f = {.intensity = 10, .max_children = 3};
+	tr_pid_t sup;
+	cr_assert_eq(tr_dynsup_start(node, &f, NULL, &sup), TR_OK);
+	tr_child_spec_t perm = spec(0, TR_PERMANENT),
+	                tmp = spec(1, TR_TEMPORARY),
+	                tra = spec(2, TR_TRANSIENT);
+	tr_pid_t p, t, r, x;
+	cr_assert_eq(tr_dynsup_start_child(node, sup, &perm, &p), TR_OK);
+	cr_assert(tr_pid_eq(started("c0"), p));
+	cr_assert_eq(tr_dynsup_start_child(node, sup, &tmp, &t), TR_OK);
+	started("c1");
+	cr_assert_eq(tr_dynsup_start_child(node, sup, &tra, &r), TR_OK);
+	started("c2");
+	cr_assert_eq(tr_dynsup_start_child(node, sup, &perm, &x), TR_ELIMIT);
+	tr_child_counts_t cc;
+	cr_assert_eq(tr_supervisor_count_children(node, sup, &cc), TR_OK);
+	cr_assert_eq(cc.active, 3);
+	/* permanent: restarted; temporary and transient (normal): gone */
+	tr_exit(p, TR_KILL);
+	terminated("c0", TR_KILLED);
+	tr_pid_t p2 = started("c0");
+	tr_exit(t, TR_KILL);
+	terminated("c1", TR_KILLED);
+	tr_msg_t *m = mk("stop");
+	tr_msg_add_str(m, TR_NORMAL);
+	tr_send(r, m);
+	terminated("c2", TR_NORMAL);
+	tr_child_info_t ci[4];
+	size_t n = 0;
+	cr_assert_eq(tr_supervisor_which_children(node, sup, ci, 4, &n), TR_OK);
+	cr_assert_eq(n, 1);
+	cr_assert(tr_pid_eq(ci[0].pid, p2));
+	/* terminate by pid: stopped, forgotten */
+	cr_assert_eq(tr_dynsup_terminate_child(node, sup, p2), TR_OK);
+	terminated("c0", TR_SHUTDOWN);
+	cr_assert_eq(tr_dynsup_terminate_child(node, sup, p2), TR_ENOENT);
+	tr_supervisor_count_children(node, sup, &cc);
+	cr_assert_eq(cc.specs, 0);
+	/* ignore keeps nothing */
+	tr_child_spec_t ig;
+	tr_child_spec_init(&ig);
+	ig.start = ignore_start;
+	cr_assert_eq(tr_dynsup_start_child(node, sup, &ig, &x), TR_OK);
+	cr_assert(tr_pid_is_none(x));
+	tr_supervisor_count_children(node, sup, &cc);
+	cr_assert_eq(cc.specs, 0);
+	cr_assert_eq(tr_supervisor_stop(node, sup, WAIT_MS), TR_OK);
+}
+
+static void quiet_receive(void *state, tr_msg_t *m)
+{
+	(void)state;
+	(void)m;
+}
+
+static void quiet_terminate(void *state, const char *reason)
+{
+	(void)state;
+	if (strcmp(reason, TR_SHUTDOWN)) /* anything else is a failure */
+		tr_send(me, mk("bad_reason"));
+	tr_send(me, mk_pid("gone", tr_self()));
+}
+
+static const tr_behaviour_t quiet_b = {.name = "quiet",
+                                       .receive = quiet_receive,
+                                       .terminate = quiet_terminate};
+
+Test(dynsup, ten_thousand_children_stop_in_reverse_order)
+{
+	enum { N = 10000 };
+	tr_pid_t sup;
+	cr_assert_eq(tr_dynsup_start(node, NULL, NULL, &sup), TR_OK);
+	tr_child_spec_t q;
+	tr_child_spec_init(&q);
+	q.beh = &quiet_b;
+	static tr_pid_t ps[N];
+	for (int i = 0; i < N; i++)
+		cr_assert_eq(tr_dynsup_start_child(node, sup, &q, &ps[i]),
+		             TR_OK);
+	tr_child_counts_t cc;
+	tr_supervisor_count_children(node, sup, &cc);
+	cr_assert_eq(cc.active, N);
+	cr_assert_eq(tr_supervisor_stop(node, sup, 60000), TR_OK);
+	for (int i = N - 1; i >= 0; i--) {
+		tr_msg_t *m = recv_any();
+		cr_assert(tr_msg_is(m, "gone"), "a child ended badly");
+		tr_pid_t p;
+		tr_msg_get_pid(m, 0, &p);
+		cr_assert(tr_pid_eq(p, ps[i]), "out of order at %d", i);
+		tr_msg_free(m);
+	}
+}
