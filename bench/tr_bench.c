@@ -434,6 +434,35 @@ static void print_stats(void)
 	}
 }
 
+/* ---- dynamic_children: 100,000 children under a DynamicSupervisor,
+ * started one call each, then the supervisor stopped (children stopped
+ * in reverse order) ---------------------------------------------------- */
+
+#define DYN_N 100000
+
+/* idle_b: the idle actor of idle_memory */
+static void bench_dynamic_children(void)
+{
+	tr_pid_t sup, p;
+	tr_err e = tr_dynsup_start(node, NULL, NULL, &sup);
+	if (e)
+		die("tr_dynsup_start", e);
+	tr_child_spec_t s;
+	tr_child_spec_init(&s);
+	s.beh = &idle_b;
+	double t0 = now_s();
+	for (int i = 0; i < DYN_N; i++)
+		if ((e = tr_dynsup_start_child(node, sup, &s, &p)))
+			die("start_child", e);
+	tr_child_counts_t cc;
+	if ((e = tr_supervisor_count_children(node, sup, &cc)) ||
+	    cc.active != DYN_N)
+		die("count_children", e);
+	if ((e = tr_supervisor_stop(node, sup, 600000)))
+		die("stop", e);
+	printf("VALUE %.4f s\n", now_s() - t0);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -446,6 +475,7 @@ int main(int argc, char **argv)
 	        {"pingpong", bench_pingpong},
 	        {"ring", bench_ring},
 	        {"idle_memory", bench_idle_memory},
+	        {"dynamic_children", bench_dynamic_children},
 	};
 	if (argc != 2) {
 		fprintf(stderr, "usage: tr_bench NAME\n");

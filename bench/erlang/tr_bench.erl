@@ -6,7 +6,8 @@
 %% line "VALUE <number> <unit>" (spawn_tree also "PEAK_RSS_MB <n>" first),
 %% then halts with status 0; a wrong result halts with status 1.
 -module(tr_bench).
--export([main/1]).
+-behaviour(supervisor).
+-export([main/1, init/1, start_idle/0]).
 
 main([Name]) ->
     try
@@ -99,8 +100,30 @@ run(idle_memory) ->
     PerProc = (After - Before - Mine) / 100000,
     value(PerProc, "B/actor");
 
+%% dynamic_children: 100,000 children under a simple_one_for_one
+%% supervisor, started one call each, then the supervisor stopped.
+run(dynamic_children) ->
+    {ok, Sup} = supervisor:start_link(?MODULE, dyn),
+    T0 = now_s(),
+    dyn_start(Sup, 100000),
+    100000 = proplists:get_value(active, supervisor:count_children(Sup)),
+    unlink(Sup),
+    MRef = monitor(process, Sup),
+    exit(Sup, shutdown),
+    receive {'DOWN', MRef, process, Sup, _} -> ok end,
+    value(now_s() - T0, "s");
+
 run(Other) ->
     erlang:error({unknown_benchmark, Other}).
+
+init(dyn) ->
+    {ok, {#{strategy => simple_one_for_one, intensity => 3, period => 5},
+          [#{id => idle, start => {?MODULE, start_idle, []}}]}}.
+
+start_idle() -> {ok, spawn_link(fun() -> receive stop -> ok end end)}.
+
+dyn_start(_, 0) -> ok;
+dyn_start(Sup, N) -> {ok, _} = supervisor:start_child(Sup, []), dyn_start(Sup, N - 1).
 
 flat_parent(Main) -> flat_spawn(Main, 0, 0).
 
