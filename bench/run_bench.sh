@@ -20,7 +20,7 @@ set -u
 build=${1:?usage: run_bench.sh BUILD_DIR [NAME...]}
 shift
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(spawn_flat spawn_tree mailbox pingpong ring idle_memory dynamic_children
+[ ${#names[@]} -gt 0 ] || names=(spawn_flat spawn_tree mailbox pingpong ring idle_memory dynamic_children restart_latency
 	remote_throughput remote_pingpong detect_nodedown
 	global_register global_register_p99 global_whereis registry_sync
 	registry_sync_100k)

@@ -463,6 +463,83 @@ static void bench_dynamic_children(void)
 	printf("VALUE %.4f s\n", now_s() - t0);
 }
 
+/* ---- restart_latency: a supervised child is killed; time until its
+ * replacement has started and answered a call. Median of 1,000. ------- */
+
+#define RL_N 1000
+
+static tr_err rl_init(void **state, void *arg)
+{
+	(void)arg;
+	*state = NULL;
+	tr_msg_t *m;
+	if (tr_msg_new(&m, "started") || tr_msg_add_pid(m, tr_self()) ||
+	    tr_send(main_pid, m))
+		return TR_ENOMEM;
+	return TR_OK;
+}
+
+static void rl_receive(void *state, tr_msg_t *m)
+{
+	(void)state;
+	tr_from_t from;
+	tr_msg_t *r;
+	if (tr_msg_kind(m) == TR_MSG_CALL && !tr_msg_from(m, &from) &&
+	    !tr_msg_new(&r, "pong") && tr_reply(&from, r))
+		tr_msg_free(r);
+}
+
+static const tr_behaviour_t rl_b = {
+        .name = "rl", .init = rl_init, .receive = rl_receive};
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static tr_pid_t rl_started(void)
+{
+	tr_msg_t *m;
+	tr_err e = tr_inbox_receive(inbox, 10000, &m);
+	tr_pid_t p;
+	if (e || !tr_msg_is(m, "started") || tr_msg_get_pid(m, 0, &p))
+		die("restart", e);
+	tr_msg_free(m);
+	return p;
+}
+
+static void bench_restart_latency(void)
+{
+	tr_sup_flags_t f;
+	tr_sup_flags_init(&f);
+	f.intensity = 1000000;
+	tr_child_spec_t s;
+	tr_child_spec_init(&s);
+	s.id = "w";
+	s.beh = &rl_b;
+	tr_pid_t sup;
+	tr_err e = tr_supervisor_start(node, &f, &s, 1, NULL, &sup, NULL);
+	if (e)
+		die("tr_supervisor_start", e);
+	tr_pid_t w = rl_started();
+	static double us[RL_N];
+	for (int i = 0; i < RL_N; i++) {
+		double t0 = now_s();
+		tr_exit(w, TR_KILL);
+		w = rl_started();
+		tr_msg_t *req, *rep;
+		if (tr_msg_new(&req, "ping") ||
+		    (e = tr_call(node, w, req, 10000, &rep, NULL, 0)))
+			die("call", e);
+		tr_msg_free(rep);
+		us[i] = (now_s() - t0) * 1e6;
+	}
+	qsort(us, RL_N, sizeof(us[0]), cmp_double);
+	printf("VALUE %.1f us\n", us[RL_N / 2]);
+	tr_supervisor_stop(node, sup, 10000);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -476,6 +553,7 @@ int main(int argc, char **argv)
 	        {"ring", bench_ring},
 	        {"idle_memory", bench_idle_memory},
 	        {"dynamic_children", bench_dynamic_children},
+	        {"restart_latency", bench_restart_latency},
 	};
 	if (argc != 2) {
 		fprintf(stderr, "usage: tr_bench NAME\n");

@@ -7,7 +7,7 @@
 %% then halts with status 0; a wrong result halts with status 1.
 -module(tr_bench).
 -behaviour(supervisor).
--export([main/1, init/1, start_idle/0]).
+-export([main/1, init/1, start_idle/0, start_rl/1]).
 
 main([Name]) ->
     try
@@ -113,9 +113,40 @@ run(dynamic_children) ->
     receive {'DOWN', MRef, process, Sup, _} -> ok end,
     value(now_s() - T0, "s");
 
+%% restart_latency: a supervised child is killed; time until its
+%% replacement has started and answered a call. Median of 1,000 (us).
+run(restart_latency) ->
+    {ok, _Sup} = supervisor:start_link(?MODULE, {rl, self()}),
+    W = rl_started(),
+    Us = rl_loop(W, 1000, []),
+    value(lists:nth(500, lists:sort(Us)), "us");
+
 run(Other) ->
     erlang:error({unknown_benchmark, Other}).
 
+rl_started() -> receive {started, P} -> P after 10000 -> error(no_restart) end.
+
+rl_loop(_, 0, Acc) -> Acc;
+rl_loop(W, N, Acc) ->
+    T0 = now_s(),
+    exit(W, kill),
+    W2 = rl_started(),
+    Ref = monitor(process, W2),
+    W2 ! {ping, self(), Ref},
+    receive {pong, Ref} -> ok end,
+    demonitor(Ref, [flush]),
+    rl_loop(W2, N - 1, [(now_s() - T0) * 1.0e6 | Acc]).
+
+start_rl(Main) ->
+    Pid = spawn_link(fun rl_server/0),
+    Main ! {started, Pid},
+    {ok, Pid}.
+
+rl_server() -> receive {ping, From, Ref} -> From ! {pong, Ref}, rl_server() end.
+
+init({rl, Main}) ->
+    {ok, {#{strategy => one_for_one, intensity => 1000000, period => 5},
+          [#{id => w, start => {?MODULE, start_rl, [Main]}}]}};
 init(dyn) ->
     {ok, {#{strategy => simple_one_for_one, intensity => 3, period => 5},
           [#{id => idle, start => {?MODULE, start_idle, []}}]}}.
