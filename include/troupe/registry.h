@@ -484,7 +484,8 @@ TR_API tr_err tr_via_call(tr_node_t *node, const tr_name_t *n, tr_msg_t *req,
  * tr_via_spawn() - spawn and register under n. If the name is taken the
  * child is killed before it ran a message and TR_EEXIST is returned with
  * *out = the holder (Erlang's {error, {already_started, Pid}}).
- * opts->name must be NULL and opts->monitor false (TR_EINVAL).
+ * opts->name is ignored (the via registry names the child);
+ * opts->monitor must be false (TR_EINVAL).
  */
 TR_API tr_err tr_via_spawn(tr_node_t *node, const tr_behaviour_t *beh,
                            void *arg, const tr_spawn_opts_t *opts,
