@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <troupe/actor.h>
 #include <troupe/err.h>
+#include <troupe/msg.h>
 #include <troupe/pid.h>
 #include <troupe/registry.h>
 #include <troupe/runtime.h>
@@ -192,6 +193,63 @@ TR_API tr_err tr_dynsup_start_child(tr_node_t *node, tr_pid_t sup,
  *  forget it. TR_ENOENT if it is not a child of sup. */
 TR_API tr_err tr_dynsup_terminate_child(tr_node_t *node, tr_pid_t sup,
                                         tr_pid_t child);
+
+/* ----------------------------------------------------------------------
+ * Task: run a function in an actor of its own and collect its result
+ * (Elixir's Task). fn runs in the task's actor; it returns TR_OK with a
+ * result message (handed over; NULL for none) or an error, which becomes
+ * the task's exit reason (its name, e.g. "TR_EINVAL").
+ *
+ * From a plain thread, the task reports to an inbox of the tr_task_t:
+ * await / yield / ignore / shutdown below (there is no link: a plain
+ * thread cannot exit). From an actor, the task is linked to the caller
+ * and monitored by it, as Task.async; its result arrives as a message
+ * ["task_result", ref, result] (tr_task_result() reads it) followed by
+ * the monitor's DOWN ("normal"): demonitor with TR_DEMONITOR_FLUSH when
+ * the result is in.
+ * ---------------------------------------------------------------------- */
+
+typedef tr_err (*tr_task_fn)(void *arg, tr_msg_t **result);
+
+typedef struct tr_task {
+	tr_pid_t pid;
+	tr_ref_t ref;      /* the owner's monitor of the task */
+	tr_inbox_t *inbox; /* plain-thread owners only */
+} tr_task_t;
+
+/** tr_task_async() - start fn(arg) now. Any thread. */
+TR_API tr_err tr_task_async(tr_node_t *node, tr_task_fn fn, void *arg,
+                            tr_task_t *out);
+/**
+ * tr_task_async_nolink() - the same, the task a temporary child of the
+ * DynamicSupervisor sup (Task.Supervisor.async_nolink): the caller is not
+ * linked, only monitors it. Plain threads only.
+ */
+TR_API tr_err tr_task_async_nolink(tr_node_t *node, tr_pid_t sup, tr_task_fn fn,
+                                   void *arg, tr_task_t *out);
+/**
+ * tr_task_await() - wait for the result (plain thread): TR_OK with
+ * *result (may be NULL), TR_EEXITED if the task ended without one (reason
+ * in reason_buf), TR_ETIMEDOUT: the task is killed and nothing of it will
+ * ever arrive. The task is finished with in every case.
+ */
+TR_API tr_err tr_task_await(tr_task_t *task, uint64_t timeout_ms,
+                            tr_msg_t **result, char *reason_buf,
+                            size_t reason_cap);
+/** tr_task_yield() - as await, but on TR_ETIMEDOUT the task goes on and
+ *  may be awaited or yielded again. */
+TR_API tr_err tr_task_yield(tr_task_t *task, uint64_t timeout_ms,
+                            tr_msg_t **result, char *reason_buf,
+                            size_t reason_cap);
+/** tr_task_ignore() - let it run; its result is dropped. */
+TR_API void tr_task_ignore(tr_task_t *task);
+/** tr_task_shutdown() - stop it ("shutdown", or kill when brutal) and
+ *  wait; TR_OK with *result if it had finished first, TR_ECANCELED if it
+ *  was stopped. */
+TR_API tr_err tr_task_shutdown(tr_task_t *task, bool brutal, tr_msg_t **result);
+/** tr_task_result() - in an owner actor: is m a task's result? Then *ref
+ *  and *result (a new message, the caller's; NULL if none). */
+TR_API bool tr_task_result(const tr_msg_t *m, tr_ref_t *ref, tr_msg_t **result);
 
 /*
  * Requests to a supervisor (tr_call_async(); reply ["ok", ...] or

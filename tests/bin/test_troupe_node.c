@@ -344,10 +344,12 @@ Test(troupe_node, curve_dir, .init = setup, .fini = teardown, .timeout = 60)
 	no.curve_allow_n = 2;
 	tr_net_t *netc;
 	cr_assert_eq(tr_net_start(c, &no, &netc), TR_OK);
-	tr_err e = tr_net_join(netc, daemon_ep, WAIT_MS);
+	/* CURVE handshakes are slow under the sanitizers on two busy
+	 * cores: a longer wait than the helpers' */
+	tr_err e = tr_net_join(netc, daemon_ep, 3 * WAIT_MS);
 	tr_pid_t echo;
 	if (!e)
-		e = tr_spawn_on(netc, "n1", "echo", NULL, WAIT_MS, &echo);
+		e = tr_spawn_on(netc, "n1", "echo", NULL, 3 * WAIT_MS, &echo);
 	tr_node_destroy(c);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);

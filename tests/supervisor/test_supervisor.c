@@ -543,3 +543,165 @@ Test(dynsup, ten_thousand_children_stop_in_reverse_order)
 		tr_msg_free(m);
 	}
 }
+
+/* ---- Task
+ * -------------------------------------------------------------------- */
+
+TestSuite(task, .init = setup_node, .fini = teardown_node, .timeout = 60);
+
+static tr_err square(void *arg, tr_msg_t **result)
+{
+	int64_t v = *(int64_t *)arg;
+	*result = mk_int("square", v * v);
+	return TR_OK;
+}
+
+static tr_err failing(void *arg, tr_msg_t **result)
+{
+	(void)arg;
+	(void)result;
+	return TR_EINVAL;
+}
+
+/* Waits for a "go" from the test before answering. */
+static tr_err gated(void *arg, tr_msg_t **result)
+{
+	tr_inbox_t *gate = arg;
+	tr_msg_t *m = NULL;
+	if (tr_inbox_receive(gate, WAIT_MS, &m))
+		return TR_ETIMEDOUT;
+	tr_msg_free(m);
+	*result = mk("late");
+	return TR_OK;
+}
+
+Test(task, async_and_await)
+{
+	int64_t v = 12;
+	tr_task_t t;
+	cr_assert_eq(tr_task_async(node, square, &v, &t), TR_OK);
+	tr_msg_t *r = NULL;
+	cr_assert_eq(tr_task_await(&t, WAIT_MS, &r, NULL, 0), TR_OK);
+	int64_t got;
+	cr_assert(tr_msg_is(r, "square"));
+	cr_assert_eq(tr_msg_get_int(r, 0, &got), TR_OK);
+	cr_assert_eq(got, 144);
+	tr_msg_free(r);
+	/* a failing function: its error is the task's exit reason */
+	char why[64];
+	cr_assert_eq(tr_task_async(node, failing, NULL, &t), TR_OK);
+	cr_assert_eq(tr_task_await(&t, WAIT_MS, &r, why, sizeof(why)),
+	             TR_EEXITED);
+	cr_assert_str_eq(why, "TR_EINVAL");
+}
+
+Test(task, yield_then_await_and_late_results_never_arrive)
+{
+	tr_inbox_t *gate;
+	cr_assert_eq(tr_inbox_new(node, &gate), TR_OK);
+	tr_task_t t;
+	cr_assert_eq(tr_task_async(node, gated, gate, &t), TR_OK);
+	tr_msg_t *r = NULL;
+	cr_assert_eq(tr_task_yield(&t, 50, &r, NULL, 0), TR_ETIMEDOUT);
+	cr_assert_null(r);
+	tr_send(tr_inbox_pid(gate), mk("go"));
+	cr_assert_eq(tr_task_await(&t, WAIT_MS, &r, NULL, 0), TR_OK);
+	cr_assert(tr_msg_is(r, "late"));
+	tr_msg_free(r);
+	/* await's timeout ends the task and its inbox: nothing of it can
+	 * arrive later (the kill lands when its function returns) */
+	cr_assert_eq(tr_task_async(node, gated, gate, &t), TR_OK);
+	tr_pid_t pid = t.pid;
+	tr_ref_t ref = mon(pid);
+	cr_assert_eq(tr_task_await(&t, 50, &r, NULL, 0), TR_ETIMEDOUT);
+	cr_assert_eq(tr_task_yield(&t, 10, &r, NULL, 0), TR_EINVAL,
+	             "finished with");
+	tr_send(tr_inbox_pid(gate), mk("go"));
+	char why[32];
+	down(ref, why, sizeof(why));
+	/* (the kill may overtake the monitor: noproc) */
+	cr_assert(!strcmp(why, TR_KILLED) || !strcmp(why, TR_NORMAL) ||
+	                  !strcmp(why, TR_NOPROC),
+	          "%s", why);
+	/* shutdown of a task that has not finished (it is stopped when its
+	 * function returns: its result is dropped) */
+	cr_assert_eq(tr_task_async(node, gated, gate, &t), TR_OK);
+	tr_send(tr_inbox_pid(gate), mk("go"));
+	tr_err se = tr_task_shutdown(&t, true, &r);
+	cr_assert(se == TR_ECANCELED || se == TR_OK, "%s", tr_err_name(se));
+	tr_msg_free(r);
+	/* ignore: it runs on, its result goes nowhere */
+	static int64_t three = 3; /* outlives the task */
+	cr_assert_eq(tr_task_async(node, square, &three, &t), TR_OK);
+	pid = t.pid;
+	ref = mon(pid);
+	tr_task_ignore(&t);
+	down(ref, why, sizeof(why)); /* noproc if it was that quick */
+	cr_assert(!strcmp(why, TR_NORMAL) || !strcmp(why, TR_NOPROC), "%s",
+	          why);
+	tr_inbox_destroy(gate);
+}
+
+/* An actor that starts a task and reports its result to `me`. */
+static void owner_receive(void *state, tr_msg_t *m)
+{
+	static int64_t v = 7;
+	tr_ref_t ref;
+	tr_msg_t *res = NULL;
+	(void)state;
+	if (tr_msg_is(m, "start")) {
+		tr_task_t t;
+		tr_err e = tr_task_async(NULL, square, &v, &t);
+		tr_send(me, mk_int("started_task", e));
+	} else if (tr_task_result(m, &ref, &res)) {
+		tr_demonitor(ref, TR_DEMONITOR_FLUSH);
+		int64_t got = -1;
+		tr_msg_get_int(res, 0, &got);
+		tr_msg_free(res);
+		tr_send(me, mk_int("task_done", got));
+	}
+}
+
+static const tr_behaviour_t owner_b = {.name = "owner",
+                                       .receive = owner_receive};
+
+Test(task, an_actor_owns_a_task)
+{
+	tr_pid_t o;
+	cr_assert_eq(tr_spawn(node, &owner_b, NULL, &o), TR_OK);
+	tr_send(o, mk("start"));
+	tr_msg_t *m = recv_tag("started_task");
+	int64_t v;
+	tr_msg_get_int(m, 0, &v);
+	cr_assert_eq(v, TR_OK);
+	tr_msg_free(m);
+	m = recv_tag("task_done");
+	tr_msg_get_int(m, 0, &v);
+	cr_assert_eq(v, 49);
+	tr_msg_free(m);
+}
+
+Test(task, async_nolink_under_a_task_supervisor)
+{
+	tr_pid_t sup;
+	cr_assert_eq(tr_dynsup_start(node, NULL, NULL, &sup), TR_OK);
+	tr_task_t t;
+	int64_t v = 5;
+	cr_assert_eq(tr_task_async_nolink(node, sup, square, &v, &t), TR_OK);
+	tr_msg_t *r = NULL;
+	cr_assert_eq(tr_task_await(&t, WAIT_MS, &r, NULL, 0), TR_OK);
+	int64_t got;
+	tr_msg_get_int(r, 0, &got);
+	cr_assert_eq(got, 25);
+	tr_msg_free(r);
+	/* a crash: the caller hears of it, the supervisor does not restart
+	 * a temporary task and lives on */
+	char why[32];
+	cr_assert_eq(tr_task_async_nolink(node, sup, failing, NULL, &t), TR_OK);
+	cr_assert_eq(tr_task_await(&t, WAIT_MS, &r, why, sizeof(why)),
+	             TR_EEXITED);
+	tr_child_counts_t cc;
+	cr_assert_eq(tr_supervisor_count_children(node, sup, &cc), TR_OK);
+	cr_assert_eq(cc.active, 0);
+	cr_assert_eq(tr_supervisor_stop(node, sup, WAIT_MS), TR_OK);
+}

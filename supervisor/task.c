@@ -1,0 +1,268 @@
+/*
+ * supervisor/task.c - Elixir's Task: a function run in an actor of its
+ * own, its result sent to its owner.
+ *
+ * The task actor waits for ["run", ref, owner] from whoever started it
+ * (who first set up its monitor, so the result can never come before the
+ * owner watches), runs the function, sends ["task_result", ref, result]
+ * to the owner and ends "normal"; a function that fails ends the task
+ * with the error's name. A plain-thread owner is an inbox of its own per
+ * task: destroying it drops anything late.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <troupe/supervisor.h>
+
+struct closure {
+	tr_task_fn fn;
+	void *arg;
+};
+
+static tr_err task_init(void **state, void *arg)
+{
+	struct closure *c = malloc(sizeof(*c));
+	if (!c)
+		return TR_ENOMEM;
+	*c = *(struct closure *)arg;
+	*state = c;
+	return TR_OK;
+}
+
+static void task_receive(void *state, tr_msg_t *m)
+{
+	struct closure *c = state;
+	tr_ref_t ref;
+	tr_pid_t owner;
+	if (!c->fn || !tr_msg_is(m, "run") || tr_msg_get_ref(m, 0, &ref) ||
+	    tr_msg_get_pid(m, 1, &owner))
+		return;
+	tr_task_fn fn = c->fn;
+	c->fn = NULL; /* it runs once */
+	tr_msg_t *res = NULL, *r = NULL;
+	tr_err e = fn(c->arg, &res);
+	if (e) {
+		tr_msg_free(res);
+		tr_stop(tr_err_name(e));
+		return;
+	}
+	if (tr_msg_new(&r, "task_result") || tr_msg_add_ref(r, ref)) {
+		tr_msg_free(r);
+		tr_msg_free(res);
+		tr_stop("TR_ENOMEM");
+		return;
+	}
+	size_t len;
+	const void *bytes = res ? tr_msg_bytes(res, &len) : NULL;
+	e = bytes ? tr_msg_add_raw(r, bytes, len) : tr_msg_add_nil(r);
+	tr_msg_free(res);
+	if (e || tr_send(owner, r)) {
+		tr_msg_free(r);
+		tr_stop(tr_err_name(e ? e : TR_ENOMEM));
+		return;
+	}
+	tr_stop(TR_NORMAL);
+}
+
+static void task_terminate(void *state, const char *reason)
+{
+	(void)reason;
+	free(state);
+}
+
+static const tr_behaviour_t task_b = {.name = "task",
+                                      .init = task_init,
+                                      .receive = task_receive,
+                                      .terminate = task_terminate};
+
+static tr_err run(tr_pid_t task, tr_ref_t ref, tr_pid_t owner)
+{
+	tr_msg_t *m = NULL;
+	tr_err e = tr_msg_new(&m, "run");
+	if (!e)
+		e = tr_msg_add_ref(m, ref);
+	if (!e)
+		e = tr_msg_add_pid(m, owner);
+	if (!e)
+		e = tr_send(task, m);
+	if (e)
+		tr_msg_free(m);
+	return e;
+}
+
+/* A plain thread's task: an inbox watches it, then it may run. */
+static tr_err own(tr_node_t *node, tr_pid_t pid, tr_task_t *out)
+{
+	tr_err e = tr_inbox_new(node, &out->inbox);
+	if (!e)
+		e = tr_inbox_monitor(out->inbox, pid, &out->ref);
+	if (!e)
+		e = run(pid, out->ref, tr_inbox_pid(out->inbox));
+	if (e) {
+		tr_exit(pid, TR_KILL);
+		tr_inbox_destroy(out->inbox);
+		out->inbox = NULL;
+		return e;
+	}
+	out->pid = pid;
+	return TR_OK;
+}
+
+tr_err tr_task_async(tr_node_t *node, tr_task_fn fn, void *arg, tr_task_t *out)
+{
+	if (!fn || !out || (!node && !(node = tr_node_current())))
+		return TR_EINVAL;
+	memset(out, 0, sizeof(*out));
+	struct closure c = {fn, arg};
+	tr_pid_t pid;
+	tr_err e;
+	if (tr_node_current()) { /* an actor: linked and monitored */
+		tr_spawn_opts_t o = {.link = true, .monitor = true};
+		e = tr_spawn_opt(node, &task_b, &c, &o, &pid, &out->ref);
+		if (!e && (e = run(pid, out->ref, tr_self())))
+			tr_exit(pid, TR_KILL);
+		if (!e)
+			out->pid = pid;
+		return e;
+	}
+	e = tr_spawn(node, &task_b, &c, &pid);
+	return e ? e : own(node, pid, out);
+}
+
+struct nolink {
+	struct closure c;
+};
+
+static tr_err start_linked(void *ctx, tr_pid_t *out)
+{
+	return tr_spawn_link(&task_b, ctx, out);
+}
+
+tr_err tr_task_async_nolink(tr_node_t *node, tr_pid_t sup, tr_task_fn fn,
+                            void *arg, tr_task_t *out)
+{
+	if (!node || !fn || !out)
+		return TR_EINVAL;
+	if (tr_node_current())
+		return TR_ESTATE;
+	memset(out, 0, sizeof(*out));
+	struct closure c = {fn, arg};
+	tr_child_spec_t s;
+	tr_child_spec_init(&s);
+	s.start = start_linked;
+	s.start_ctx = &c; /* copied by the task's init, during the call */
+	s.restart = TR_TEMPORARY;
+	tr_pid_t pid;
+	tr_err e = tr_dynsup_start_child(node, sup, &s, &pid);
+	if (e)
+		return e;
+	return own(node, pid, out);
+}
+
+bool tr_task_result(const tr_msg_t *m, tr_ref_t *ref, tr_msg_t **result)
+{
+	tr_type_t t;
+	if (!m || !tr_msg_is(m, "task_result") || tr_msg_get_ref(m, 0, ref) ||
+	    tr_msg_type(m, 1, &t))
+		return false;
+	*result = NULL;
+	if (t != TR_T_NIL) {
+		const void *raw;
+		size_t len;
+		if (tr_msg_get_raw(m, 1, &raw, &len) ||
+		    tr_msg_from_msgpack(result, raw, len))
+			return false;
+	}
+	return true;
+}
+
+struct want {
+	tr_ref_t ref;
+};
+
+static bool match_task(const tr_msg_t *m, void *arg)
+{
+	struct want *w = arg;
+	tr_ref_t r;
+	if (tr_msg_kind(m) == TR_MSG_DOWN)
+		return !tr_msg_down_info(m, &r, NULL, NULL, 0) &&
+		       tr_ref_eq(r, w->ref);
+	return tr_msg_is(m, "task_result") && !tr_msg_get_ref(m, 0, &r) &&
+	       tr_ref_eq(r, w->ref);
+}
+
+static void finish(tr_task_t *task)
+{
+	tr_inbox_destroy(task->inbox);
+	task->inbox = NULL;
+}
+
+/* The task's result or end; TR_ETIMEDOUT leaves everything as it was. */
+static tr_err collect(tr_task_t *task, uint64_t timeout_ms, tr_msg_t **result,
+                      char *reason_buf, size_t reason_cap)
+{
+	struct want w = {task->ref};
+	tr_msg_t *m = NULL;
+	tr_err e = tr_inbox_receive_match(task->inbox, timeout_ms, match_task,
+	                                  &w, &m);
+	if (e)
+		return e;
+	tr_ref_t ref;
+	if (tr_msg_kind(m) == TR_MSG_DOWN) {
+		char why[TR_REASON_MAX];
+		tr_msg_down_info(m, NULL, NULL, why, sizeof(why));
+		if (reason_buf && reason_cap)
+			snprintf(reason_buf, reason_cap, "%s", why);
+		tr_msg_free(m);
+		finish(task);
+		return TR_EEXITED;
+	}
+	tr_msg_t *res = NULL;
+	e = tr_task_result(m, &ref, &res) ? TR_OK : TR_EPROTO;
+	tr_msg_free(m);
+	if (result)
+		*result = res;
+	else
+		tr_msg_free(res);
+	finish(task);
+	return e;
+}
+
+tr_err tr_task_yield(tr_task_t *task, uint64_t timeout_ms, tr_msg_t **result,
+                     char *reason_buf, size_t reason_cap)
+{
+	if (!task || !task->inbox)
+		return TR_EINVAL;
+	if (result)
+		*result = NULL;
+	return collect(task, timeout_ms, result, reason_buf, reason_cap);
+}
+
+tr_err tr_task_await(tr_task_t *task, uint64_t timeout_ms, tr_msg_t **result,
+                     char *reason_buf, size_t reason_cap)
+{
+	tr_err e =
+	        tr_task_yield(task, timeout_ms, result, reason_buf, reason_cap);
+	if (e == TR_ETIMEDOUT) { /* nothing of it may arrive later */
+		tr_exit(task->pid, TR_KILL);
+		finish(task);
+	}
+	return e;
+}
+
+void tr_task_ignore(tr_task_t *task)
+{
+	if (task && task->inbox)
+		finish(task);
+}
+
+tr_err tr_task_shutdown(tr_task_t *task, bool brutal, tr_msg_t **result)
+{
+	if (!task || !task->inbox)
+		return TR_EINVAL;
+	if (result)
+		*result = NULL;
+	tr_exit(task->pid, brutal ? TR_KILL : TR_SHUTDOWN);
+	tr_err e = collect(task, TR_INFINITY, result, NULL, 0);
+	return e == TR_EEXITED ? TR_ECANCELED : e;
+}
