@@ -533,6 +533,21 @@ static void count_children(struct sup *s, const tr_from_t *from)
 		tr_msg_free(r);
 }
 
+/* terminate_child: a job of one child, answered when it is done. */
+static void stop_one_then_reply(struct sup *s, struct child *c,
+                                const tr_from_t *from)
+{
+	size_t *v = malloc(sizeof(*v));
+	if (!v) {
+		reply_err(from, TR_ENOMEM);
+		return;
+	}
+	v[0] = (size_t)(c - s->ch);
+	s->has_from = true;
+	s->from = *from;
+	job(s, v, 1, THEN_REPLY);
+}
+
 static void on_call(struct sup *s, tr_msg_t *m)
 {
 	tr_from_t from;
@@ -562,15 +577,7 @@ static void on_call(struct sup *s, tr_msg_t *m)
 				return;
 			}
 		}
-		size_t *v = malloc(sizeof(*v));
-		if (!v) {
-			reply_err(&from, TR_ENOMEM);
-			return;
-		}
-		v[0] = (size_t)(c - s->ch);
-		s->has_from = true;
-		s->from = from;
-		job(s, v, 1, THEN_REPLY);
+		stop_one_then_reply(s, c, &from);
 	} else if (tr_msg_is(m, "terminate_pid")) {
 		tr_pid_t pid;
 		struct child *k = NULL;
@@ -579,15 +586,7 @@ static void on_call(struct sup *s, tr_msg_t *m)
 			return;
 		}
 		mark_removed(s, k); /* a dynamic child is forgotten */
-		size_t *v = malloc(sizeof(*v));
-		if (!v) {
-			reply_err(&from, TR_ENOMEM);
-			return;
-		}
-		v[0] = (size_t)(k - s->ch);
-		s->has_from = true;
-		s->from = from;
-		job(s, v, 1, THEN_REPLY);
+		stop_one_then_reply(s, k, &from);
 	} else if (tr_msg_is(m, "restart_child")) {
 		tr_pid_t pid;
 		if (!c) {
