@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <troupe/supervisor.h>
 
 struct closure {
@@ -265,4 +266,140 @@ tr_err tr_task_shutdown(tr_task_t *task, bool brutal, tr_msg_t **result)
 	tr_exit(task->pid, brutal ? TR_KILL : TR_SHUTDOWN);
 	tr_err e = collect(task, TR_INFINITY, result, NULL, 0);
 	return e == TR_EEXITED ? TR_ECANCELED : e;
+}
+
+/* ---- async_stream ----------------------------------------------------------
+ */
+
+struct slot {
+	tr_pid_t pid;
+	tr_ref_t ref;
+	uint64_t deadline;
+	bool running, done;
+	tr_err status;
+	tr_msg_t *result;
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+tr_err tr_task_async_stream(tr_node_t *node, tr_task_fn fn, void *const *args,
+                            size_t n, unsigned max_concurrency, bool ordered,
+                            uint64_t timeout_ms,
+                            void (*on_result)(void *ctx, size_t i,
+                                              tr_err status, tr_msg_t *result),
+                            void *ctx)
+{
+	if (!node || !fn || (n && !args) || !on_result)
+		return TR_EINVAL;
+	if (tr_node_current())
+		return TR_ESTATE;
+	if (!max_concurrency)
+		max_concurrency = tr_node_schedulers(node);
+	struct slot *sl = calloc(n ? n : 1, sizeof(*sl));
+	tr_inbox_t *ib;
+	tr_err e = sl ? tr_inbox_new(node, &ib) : TR_ENOMEM;
+	if (e) {
+		free(sl);
+		return e;
+	}
+	tr_pid_t owner = tr_inbox_pid(ib);
+	size_t next = 0, running = 0, delivered = 0, emit = 0;
+	while (delivered < n) {
+		/* keep max_concurrency tasks running */
+		while (next < n && running < max_concurrency) {
+			struct slot *s = &sl[next];
+			struct closure c = {fn, args[next]};
+			tr_pid_t pid;
+			e = tr_spawn(node, &task_b, &c, &pid);
+			if (!e)
+				e = tr_inbox_monitor(ib, pid, &s->ref);
+			if (!e && (e = run(pid, s->ref, owner)))
+				tr_exit(pid, TR_KILL);
+			s->pid = pid;
+			s->deadline = timeout_ms == TR_INFINITY
+			                      ? UINT64_MAX
+			                      : now_ms() + timeout_ms;
+			if (e) { /* could not start: its outcome is the error */
+				s->done = true;
+				s->status = e;
+			} else {
+				s->running = true;
+				running++;
+			}
+			next++;
+		}
+		/* the earliest deadline bounds the wait */
+		uint64_t now = now_ms(), wait = TR_INFINITY;
+		for (size_t i = 0; i < next; i++) {
+			if (!sl[i].running)
+				continue;
+			if (sl[i].deadline <= now) {
+				tr_exit(sl[i].pid, TR_KILL);
+				sl[i].running = false;
+				sl[i].done = true;
+				sl[i].status = TR_ETIMEDOUT;
+				tr_demonitor(sl[i].ref, TR_DEMONITOR_FLUSH);
+				running--;
+			} else if (sl[i].deadline - now < wait) {
+				wait = sl[i].deadline - now;
+			}
+		}
+		tr_msg_t *m = NULL;
+		/* something to hand over already: no waiting */
+		bool anything_done = ordered && emit < next && sl[emit].done;
+		for (size_t i = 0; !ordered && i < next && !anything_done; i++)
+			anything_done = sl[i].done;
+		if (running && !anything_done &&
+		    tr_inbox_receive(ib, wait, &m) == TR_OK) {
+			tr_ref_t ref;
+			tr_msg_t *res = NULL;
+			bool is_result = tr_task_result(m, &ref, &res);
+			if (!is_result && tr_msg_kind(m) == TR_MSG_DOWN)
+				tr_msg_down_info(m, &ref, NULL, NULL, 0);
+			else if (!is_result)
+				ref = (tr_ref_t){0, 0, 0};
+			for (size_t i = 0; i < next; i++) {
+				if (!sl[i].running ||
+				    !tr_ref_eq(sl[i].ref, ref))
+					continue;
+				sl[i].running = false;
+				sl[i].done = true;
+				running--;
+				if (is_result) {
+					sl[i].status = TR_OK;
+					sl[i].result = res;
+					res = NULL;
+					tr_demonitor(ref, TR_DEMONITOR_FLUSH);
+				} else {
+					sl[i].status = TR_EEXITED;
+				}
+				break;
+			}
+			tr_msg_free(res);
+			tr_msg_free(m);
+		}
+		/* hand over what is done, in order or as it came */
+		for (size_t i = ordered ? emit : 0; i < next; i++) {
+			if (!sl[i].done) {
+				if (ordered)
+					break;
+				continue;
+			}
+			on_result(ctx, i, sl[i].status, sl[i].result);
+			sl[i].done = false;
+			sl[i].result = NULL;
+			sl[i].status = TR_ECANCELED; /* delivered */
+			delivered++;
+			if (ordered)
+				emit = i + 1;
+		}
+	}
+	tr_inbox_destroy(ib);
+	free(sl);
+	return TR_OK;
 }

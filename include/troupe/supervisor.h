@@ -247,6 +247,20 @@ TR_API void tr_task_ignore(tr_task_t *task);
  *  wait; TR_OK with *result if it had finished first, TR_ECANCELED if it
  *  was stopped. */
 TR_API tr_err tr_task_shutdown(tr_task_t *task, bool brutal, tr_msg_t **result);
+/**
+ * tr_task_async_stream() - run fn over n inputs (args[i]) with at most
+ * max_concurrency tasks at a time (0 = the node's schedulers), and hand
+ * each outcome to on_result(ctx, i, status, result): status TR_OK with
+ * result (the callback's to free; may be NULL), TR_EEXITED (the task
+ * failed), or TR_ETIMEDOUT (it ran longer than timeout_ms and was
+ * killed). ordered: outcomes come in input order; otherwise as they come.
+ * Plain threads only (TR_ESTATE); returns when every input is done.
+ */
+TR_API tr_err tr_task_async_stream(
+        tr_node_t *node, tr_task_fn fn, void *const *args, size_t n,
+        unsigned max_concurrency, bool ordered, uint64_t timeout_ms,
+        void (*on_result)(void *ctx, size_t i, tr_err status, tr_msg_t *result),
+        void *ctx);
 /** tr_task_result() - in an owner actor: is m a task's result? Then *ref
  *  and *result (a new message, the caller's; NULL if none). */
 TR_API bool tr_task_result(const tr_msg_t *m, tr_ref_t *ref, tr_msg_t **result);

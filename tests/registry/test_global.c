@@ -24,10 +24,26 @@ static tr_global_t *mkglobal(tr_net_t *net)
 static void sync_within(uint64_t ms)
 {
 	tr_global_t *gs[] = {ga, gb, gc};
-	for (int i = 0; i < 3; i++)
-		if (gs[i])
-			cr_assert_eq(tr_global_sync(gs[i], ms), TR_OK,
-			             "sync %d", i);
+	for (int i = 0; i < 3; i++) {
+		if (!gs[i] || tr_global_sync(gs[i], ms) == TR_OK)
+			continue;
+		/* say where each registry stands */
+		char why[512] = "";
+		size_t len = 0;
+		for (int k = 0; k < 3; k++) {
+			tr_global_info_t in = {0};
+			if (gs[k])
+				tr_global_info(gs[k], &in);
+			len += (size_t)snprintf(
+			        why + len, sizeof(why) - len,
+			        " [%c: leader '%s' epoch %llu ready %d members "
+			        "%zu]",
+			        'a' + k, in.leader,
+			        (unsigned long long)in.epoch, in.ready,
+			        in.members);
+		}
+		cr_assert_fail("sync %d timed out:%s", i, why);
+	}
 }
 
 static void sync_all(void)

@@ -5,6 +5,9 @@
  * ["started", id, pid] and ["terminated", id, reason] to the inbox; every
  * wait is on one of those or on a DOWN.
  */
+#include <stdatomic.h>
+#include <time.h>
+
 #include "../helpers/helpers.h"
 
 struct wcfg {
@@ -704,4 +707,78 @@ Test(task, async_nolink_under_a_task_supervisor)
 	cr_assert_eq(tr_supervisor_count_children(node, sup, &cc), TR_OK);
 	cr_assert_eq(cc.active, 0);
 	cr_assert_eq(tr_supervisor_stop(node, sup, WAIT_MS), TR_OK);
+}
+
+struct stream_out {
+	size_t order[16], n;
+	int64_t val[16];
+	tr_err st[16];
+};
+
+static void collect_out(void *ctx, size_t i, tr_err status, tr_msg_t *result)
+{
+	struct stream_out *o = ctx;
+	o->order[o->n++] = i;
+	o->st[i] = status;
+	o->val[i] = -1;
+	if (result)
+		tr_msg_get_int(result, 0, &o->val[i]);
+	tr_msg_free(result);
+}
+
+/* Inputs: a value to square; 0 fails; -1 is slow work that goes on
+ * until the test lets it stop (at most WAIT_MS). */
+static _Atomic int slow_may_stop;
+
+static tr_err square_or_not(void *arg, tr_msg_t **result)
+{
+	int64_t v = *(int64_t *)arg;
+	if (v == 0)
+		return TR_EINVAL;
+	if (v < 0) {
+		for (int ms = 0; ms < WAIT_MS && !atomic_load(&slow_may_stop);
+		     ms++)
+			nanosleep(&(struct timespec){0, 1000000}, NULL);
+		*result = mk("slow");
+		return TR_OK;
+	}
+	*result = mk_int("square", v * v);
+	return TR_OK;
+}
+
+Test(task, async_stream_bounded_ordered_and_not)
+{
+	static int64_t in[8] = {1, 2, 3, 0, 5, 6, 7, 8};
+	void *args[8];
+	for (int i = 0; i < 8; i++)
+		args[i] = &in[i];
+	for (int ord = 0; ord < 2; ord++) {
+		struct stream_out o = {0};
+		cr_assert_eq(tr_task_async_stream(node, square_or_not, args, 8,
+		                                  2, ord, WAIT_MS, collect_out,
+		                                  &o),
+		             TR_OK);
+		cr_assert_eq(o.n, 8);
+		for (int i = 0; i < 8; i++) {
+			if (ord)
+				cr_assert_eq(o.order[i], (size_t)i, "ordered");
+			if (in[i]) {
+				cr_assert_eq(o.st[i], TR_OK);
+				cr_assert_eq(o.val[i], in[i] * in[i]);
+			} else {
+				cr_assert_eq(o.st[i], TR_EEXITED);
+			}
+		}
+	}
+	/* a task that overruns its time is killed and reported */
+	static int64_t slow[2] = {-1, 4};
+	void *sargs[2] = {&slow[0], &slow[1]};
+	struct stream_out o = {0};
+	cr_assert_eq(tr_task_async_stream(node, square_or_not, sargs, 2, 2,
+	                                  true, 100, collect_out, &o),
+	             TR_OK);
+	cr_assert_eq(o.st[0], TR_ETIMEDOUT);
+	cr_assert_eq(o.st[1], TR_OK);
+	cr_assert_eq(o.val[1], 16);
+	atomic_store(&slow_may_stop, 1); /* let it end */
 }
