@@ -1834,6 +1834,11 @@ static void on_hi(struct tr_global *g, tr_msg_t *m)
 		g->rejected++;
 		return;
 	}
+	/* asked: always answer, even when the sender is a member already
+	 * (it may have lost us: a nodedown of an old session can reach it
+	 * after our hello on the new one) */
+	if (want)
+		hello(g, name, false);
 	struct member *mm = member_by_name(g, name);
 	if (mm && tr_pid_eq(mm->server, from))
 		return;
@@ -1854,8 +1859,6 @@ static void on_hi(struct tr_global *g, tr_msg_t *m)
 	mm->creation = from.creation;
 	mm->server = from;
 	tr_monitor(from, &mm->mref);
-	if (want)
-		hello(g, name, false);
 	view_changed(g);
 }
 
