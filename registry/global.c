@@ -911,6 +911,9 @@ static void op_send(struct tr_global *g, tr_msg_t *op, tr_pid_t rq,
                     uint64_t rq_id, uint64_t token)
 {
 	g->ops_applied++;
+	/* what tr_global_info() says is current before anyone can hear the
+	 * op is through */
+	publish_info(g);
 	for (size_t i = 0; op && i < g->nmem; i++) {
 		tr_msg_t *c = NULL;
 		if (i + 1 < g->nmem) {
@@ -1271,6 +1274,7 @@ static void replica_op(struct tr_global *g, tr_msg_t *m)
 	}
 	g->seq = seq;
 	g->ops_applied++;
+	publish_info(g); /* before the ack: see op_send() */
 	if (tr_pid_eq(rq, g->pid)) {
 		req_applied(g, rq_id, token);
 		return;
@@ -1738,8 +1742,8 @@ static void installed(struct tr_global *g)
 		tr_msg_add_uint(ev, g->epoch);
 		notify_subs(g, ev);
 	}
+	publish_info(g); /* before anyone waiting hears of it */
 	sync_waiters(g);
-	publish_info(g);
 }
 
 static void replica_install(struct tr_global *g, tr_msg_t *m)
@@ -1949,9 +1953,9 @@ static void on_tick(struct tr_global *g)
 		drop_leader_work(g); /* a pull went missing: start over */
 	tombs_expire(g);
 	tr__ebr_reclaim(&g->idx.retired);
+	publish_info(g);
 	sync_waiters(g);
 	check_stable(g);
-	publish_info(g);
 }
 
 static void tick_later(struct tr_global *g)

@@ -28,19 +28,26 @@ static void sync_within(uint64_t ms)
 		if (!gs[i] || tr_global_sync(gs[i], ms) == TR_OK)
 			continue;
 		/* say where each registry stands */
-		char why[512] = "";
+		char why[1024] = "";
 		size_t len = 0;
-		for (int k = 0; k < 3; k++) {
+		tr_net_t *nets[] = {neta, netb, netc};
+		for (int k = 0; k < 3 && len < sizeof(why); k++) {
 			tr_global_info_t in = {0};
 			if (gs[k])
 				tr_global_info(gs[k], &in);
+			tr_peer_info_t peers[4];
+			size_t np = 0, up = 0;
+			if (nets[k] && !tr_net_nodes(nets[k], peers, 4, &np))
+				for (size_t j = 0; j < np && j < 4; j++)
+					up += peers[j].state == TR_PEER_UP;
 			len += (size_t)snprintf(
 			        why + len, sizeof(why) - len,
 			        " [%c: leader '%s' epoch %llu ready %d members "
-			        "%zu]",
+			        "%zu rejected %llu, net up %zu]",
 			        'a' + k, in.leader,
 			        (unsigned long long)in.epoch, in.ready,
-			        in.members);
+			        in.members, (unsigned long long)in.rejected,
+			        up);
 		}
 		cr_assert_fail("sync %d timed out:%s", i, why);
 	}
@@ -621,8 +628,11 @@ Test(global, partition_and_heal_settles_every_clash_by_its_resolver)
 	cr_assert_eq(tr_global_register(gc, "only_c", only_c, NULL, WAIT_MS),
 	             TR_OK);
 	subscribe_all();
-	/* heal: c rejoins through a; b meets c again through a's gossip,
-	 * which may wait out b's reconnect backoff (up to 5 s) */
+	/* heal: c rejoins b, then a. (Rejoining through a alone leaves
+	 * b's line to c, opened on a's gossip while c opens its own to b,
+	 * stuck now and then under load: c sees b up, b never sees c. A net
+	 * bug, noted for issue 3; joining b directly avoids the crossing.) */
+	cr_assert_eq(tr_net_join(netc, tr_net_endpoint(netb), WAIT_MS), TR_OK);
 	cr_assert_eq(tr_net_join(netc, tr_net_endpoint(neta), WAIT_MS), TR_OK);
 	sync_within(4 * WAIT_MS);
 	/* the conflict events of a and b (c's subscription to `me`, an
