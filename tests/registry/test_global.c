@@ -53,6 +53,15 @@ static void sync_within(uint64_t ms)
 	}
 }
 
+static bool synced_within(uint64_t ms)
+{
+	tr_global_t *gs[] = {ga, gb, gc};
+	for (int i = 0; i < 3; i++)
+		if (gs[i] && tr_global_sync(gs[i], ms) != TR_OK)
+			return false;
+	return true;
+}
+
 static void sync_all(void)
 {
 	sync_within(WAIT_MS);
@@ -628,13 +637,25 @@ Test(global, partition_and_heal_settles_every_clash_by_its_resolver)
 	cr_assert_eq(tr_global_register(gc, "only_c", only_c, NULL, WAIT_MS),
 	             TR_OK);
 	subscribe_all();
-	/* heal: c rejoins b, then a. (Rejoining through a alone leaves
-	 * b's line to c, opened on a's gossip while c opens its own to b,
-	 * stuck now and then under load: c sees b up, b never sees c. A net
-	 * bug, noted for issue 3; joining b directly avoids the crossing.) */
-	cr_assert_eq(tr_net_join(netc, tr_net_endpoint(netb), WAIT_MS), TR_OK);
-	cr_assert_eq(tr_net_join(netc, tr_net_endpoint(neta), WAIT_MS), TR_OK);
-	sync_within(4 * WAIT_MS);
+	/* heal: c rejoins b, then a. Under load the net sometimes leaves
+	 * a rejoined session half-open (one side sees the other up, the
+	 * other does not: a net bug, noted for issue 3), so the registries
+	 * never agree on a view; then nothing is merged, and the heal is
+	 * tried again (at most three times). */
+	for (int attempt = 0;; attempt++) {
+		cr_assert_eq(tr_net_join(netc, tr_net_endpoint(netb), WAIT_MS),
+		             TR_OK);
+		cr_assert_eq(tr_net_join(netc, tr_net_endpoint(neta), WAIT_MS),
+		             TR_OK);
+		if (synced_within(2 * WAIT_MS))
+			break;
+		if (attempt == 2)
+			sync_within(1); /* fails, saying where each stands */
+		/* the half-open rejoin (net bug): no view was agreed, so
+		 * nothing was merged yet; leave and heal again */
+		fprintf(stderr, "# heal %d did not converge; again\n", attempt);
+		cr_assert_eq(tr_net_leave(netc, WAIT_MS), TR_OK);
+	}
 	/* the conflict events of a and b (c's subscription to `me`, an
 	 * actor it could not reach, ended at once, as a monitor would) */
 	for (int k = 0; k < 2 * 5; k++) {
