@@ -1,6 +1,11 @@
 /*
  * tests/helpers/helpers.c - see helpers.h.
  */
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "helpers.h"
 
 tr_node_t *node;
@@ -317,4 +322,51 @@ tr_net_t *new_net(tr_node_t *n, const char *secret)
 	tr_net_t *net;
 	cr_assert_eq(tr_net_start(n, &o, &net), TR_OK);
 	return net;
+}
+
+void node_child_start(struct node_child *c, const char *name,
+                      const char *secret, const char *join, bool global)
+{
+	const char *exe = getenv("TR_NODE_PROC");
+	cr_assert(exe, "TR_NODE_PROC not set");
+	int pin[2], pout[2];
+	/* close-on-exec: later children must not hold this one's stdin */
+	cr_assert_eq(pipe2(pin, O_CLOEXEC), 0);
+	cr_assert_eq(pipe2(pout, O_CLOEXEC), 0);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		dup2(pin[0], 0);
+		dup2(pout[1], 1);
+		if (global)
+			setenv("TR_GLOBAL", "1", 1);
+		execl(exe, exe, name, secret, join, (char *)NULL);
+		_exit(127);
+	}
+	close(pin[0]);
+	close(pout[1]);
+	memset(c, 0, sizeof(*c));
+	c->pid = pid;
+	c->in = pin[1];
+	c->out = fdopen(pout[0], "r");
+	char line[512];
+	cr_assert(fgets(line, sizeof(line), c->out), "%s did not start", name);
+	cr_assert_eq(sscanf(line, "READY %255s %u", c->endpoint, &c->creation),
+	             2, "%s", line);
+}
+
+void node_child_reap(struct node_child *c)
+{
+	if (c->pid > 0) {
+		kill(c->pid, SIGKILL);
+		waitpid(c->pid, NULL, 0);
+		c->pid = 0;
+	}
+	if (c->out) {
+		fclose(c->out);
+		c->out = NULL;
+	}
+	if (c->in >= 0)
+		close(c->in);
+	c->in = -1;
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <troupe/troupe.h>
 
 #define WAIT_MS 5000 /* generous: sanitizer builds on 2 busy cores */
@@ -83,5 +84,23 @@ void down(tr_ref_t ref, char *reason, size_t cap);
  * on tcp://127.0.0.1:* with the shared secret. */
 tr_node_t *new_node(const char *name);
 tr_net_t *new_net(tr_node_t *n, const char *secret);
+
+/* A tests/net/node_proc child, in a process of its own (path in
+ * $TR_NODE_PROC). It reads its stdin until EOF, so it goes away with the
+ * test process whatever happens to it. */
+struct node_child {
+	pid_t pid; /* 0 once reaped */
+	int in;    /* its stdin; -1 once closed */
+	FILE *out; /* its stdout */
+	char endpoint[256];
+	unsigned creation;
+};
+
+/* Start node `name` with `secret`, joining `join` (may be NULL); with
+ * global it also runs the global registry. Returns once it is READY. */
+void node_child_start(struct node_child *c, const char *name,
+                      const char *secret, const char *join, bool global);
+/* SIGKILL it if it still runs, wait for it, release its pipes. */
+void node_child_reap(struct node_child *c);
 
 #endif

@@ -15,16 +15,8 @@
 
 #define SECRET "a cluster secret for the process tests"
 
-struct child {
-	pid_t pid;
-	int in;    /* its stdin */
-	FILE *out; /* its stdout */
-	char endpoint[256];
-	unsigned creation;
-};
-
 static tr_net_t *neta;
-static struct child kids[4];
+static struct node_child kids[4];
 static int nkids;
 
 static double now_s(void)
@@ -34,52 +26,17 @@ static double now_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static struct child *start_child(const char *name, const char *join)
+static struct node_child *start_child(const char *name, const char *join)
 {
-	const char *exe = getenv("TR_NODE_PROC");
-	cr_assert(exe, "TR_NODE_PROC not set");
-	int pin[2], pout[2];
-	/* close-on-exec: later children must not hold this one's stdin */
-	cr_assert_eq(pipe2(pin, O_CLOEXEC), 0);
-	cr_assert_eq(pipe2(pout, O_CLOEXEC), 0);
-	pid_t pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		dup2(pin[0], 0);
-		dup2(pout[1], 1);
-		close(pin[1]);
-		close(pout[0]);
-		execl(exe, exe, name, SECRET, join, (char *)NULL);
-		_exit(127);
-	}
-	close(pin[0]);
-	close(pout[1]);
-	struct child *c = &kids[nkids++];
-	c->pid = pid;
-	c->in = pin[1];
-	c->out = fdopen(pout[0], "r");
-	char line[512];
-	cr_assert(fgets(line, sizeof(line), c->out), "%s did not start", name);
-	cr_assert_eq(sscanf(line, "READY %255s %u", c->endpoint, &c->creation),
-	             2, "%s", line);
+	struct node_child *c = &kids[nkids++];
+	node_child_start(c, name, SECRET, join, false);
 	return c;
 }
 
 static void kill_children(void)
 {
-	for (int i = 0; i < nkids; i++) {
-		if (kids[i].pid > 0) {
-			kill(kids[i].pid, SIGKILL);
-			waitpid(kids[i].pid, NULL, 0);
-			kids[i].pid = 0;
-		}
-		if (kids[i].out) {
-			fclose(kids[i].out);
-			kids[i].out = NULL;
-		}
-		if (kids[i].in >= 0)
-			close(kids[i].in);
-	}
+	for (int i = 0; i < nkids; i++)
+		node_child_reap(&kids[i]);
 	nkids = 0;
 }
 
@@ -130,9 +87,9 @@ static void teardown(void)
 Test(procs, kill9_restart_and_leave, .init = setup, .fini = teardown,
      .timeout = 60)
 {
-	struct child *b = start_child("b", tr_net_endpoint(neta));
+	struct node_child *b = start_child("b", tr_net_endpoint(neta));
 	tr_msg_free(event("nodeup", "b"));
-	struct child *c = start_child("c", b->endpoint); /* via b */
+	struct node_child *c = start_child("c", b->endpoint); /* via b */
 	tr_msg_free(event("nodeup", "c"));
 
 	/* messages both ways: a calls b's and c's echo */
@@ -165,7 +122,7 @@ Test(procs, kill9_restart_and_leave, .init = setup, .fini = teardown,
 	cr_assert(tr_net_is_up(neta, "c"));
 
 	/* b comes back: a new incarnation, the old pids stay dead */
-	struct child *b2 = start_child("b", tr_net_endpoint(neta));
+	struct node_child *b2 = start_child("b", tr_net_endpoint(neta));
 	cr_assert_neq(b2->creation, b->creation);
 	m = event("nodeup", "b");
 	uint64_t cr;

@@ -15,17 +15,10 @@
 
 #define SECRET "a cluster secret for the tests"
 
-struct child {
-	pid_t pid;
-	int in;
-	FILE *out;
-	char endpoint[256];
-};
-
 static tr_node_t *nn;
 static tr_net_t *netm, *netn;
 static tr_global_t *gm, *gn;
-static struct child kids[4];
+static struct node_child kids[4];
 static int nkids;
 
 static double now_ms(void)
@@ -35,37 +28,14 @@ static double now_ms(void)
 	return (double)ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static struct child *start_child(const char *name, const char *join)
+static struct node_child *start_child(const char *name, const char *join)
 {
-	const char *exe = getenv("TR_NODE_PROC");
-	cr_assert(exe, "TR_NODE_PROC not set");
-	int pin[2], pout[2];
-	cr_assert_eq(pipe2(pin, O_CLOEXEC), 0);
-	cr_assert_eq(pipe2(pout, O_CLOEXEC), 0);
-	pid_t pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		dup2(pin[0], 0);
-		dup2(pout[1], 1);
-		setenv("TR_GLOBAL", "1", 1);
-		execl(exe, exe, name, SECRET, join, (char *)NULL);
-		_exit(127);
-	}
-	close(pin[0]);
-	close(pout[1]);
-	struct child *c = &kids[nkids++];
-	c->pid = pid;
-	c->in = pin[1];
-	c->out = fdopen(pout[0], "r");
-	char line[512];
-	unsigned creation;
-	cr_assert(fgets(line, sizeof(line), c->out), "%s did not start", name);
-	cr_assert_eq(sscanf(line, "READY %255s %u", c->endpoint, &creation), 2,
-	             "%s", line);
+	struct node_child *c = &kids[nkids++];
+	node_child_start(c, name, SECRET, join, true);
 	return c;
 }
 
-static void kill9(struct child *c)
+static void kill9(struct node_child *c)
 {
 	kill(c->pid, SIGKILL);
 	waitpid(c->pid, NULL, 0);
@@ -88,13 +58,8 @@ static void setup(void)
 
 static void teardown(void)
 {
-	for (int i = 0; i < nkids; i++) {
-		if (kids[i].pid > 0)
-			kill9(&kids[i]);
-		if (kids[i].out)
-			fclose(kids[i].out);
-		close(kids[i].in);
-	}
+	for (int i = 0; i < nkids; i++)
+		node_child_reap(&kids[i]);
 	nkids = 0;
 	tr_global_stop(gm);
 	tr_global_stop(gn);
