@@ -413,6 +413,14 @@ static void *namer(void *arg)
 	return NULL;
 }
 
+static bool match_down_ref(const tr_msg_t *m, void *arg)
+{
+	tr_ref_t r;
+	return tr_msg_kind(m) == TR_MSG_DOWN &&
+	       !tr_msg_down_info(m, &r, NULL, NULL, 0) &&
+	       tr_ref_eq(r, *(tr_ref_t *)arg);
+}
+
 static bool names(void)
 {
 	pthread_t t[2];
@@ -426,11 +434,13 @@ static bool names(void)
 		tr_pid_t p;
 		snprintf(name, sizeof(name), "n%d", i);
 		if (tr_whereis(node, name, &p) == TR_OK) {
+			/* this monitor's DOWN: the shared inbox may still
+			 * hold DOWNs of earlier scenarios */
 			tr_ref_t r;
 			tr_inbox_monitor(inbox, p, &r);
 			tr_msg_t *m;
-			if (tr_inbox_receive_match(inbox, 60000, match_tag,
-			                           "DOWN", &m) == TR_OK)
+			if (tr_inbox_receive_match(inbox, 60000, match_down_ref,
+			                           &r, &m) == TR_OK)
 				tr_msg_free(m);
 			CHECK(tr_whereis(node, name, NULL) == TR_ENOENT);
 		}
