@@ -380,11 +380,14 @@ void tr__actor_exit(struct tr_actor *a, const char *reason)
 	tr__tls_actor = a;
 	/* seq_cst: pairs with tr__mute_park() (mute.c) */
 	atomic_store(&a->astate, TR__A_EXITING);
+	/* The name goes before links and monitors fire (Erlang's order),
+	 * and before terminate: from EXITING on, a new monitor is answered
+	 * noproc at once, and whoever gets that DOWN must find the name
+	 * free (tsan_runtime's names race saw it still taken). */
+	tr__names_release(n, a);
 	call_terminate(a, reason);
 	if (tr__tls_sched && tr__tls_sched->nob)
 		tr__outbox_flush(tr__tls_sched);
-	/* The name goes before links and monitors fire (Erlang's order). */
-	tr__names_release(n, a);
 	tr__signal_exit_propagate(a, reason);
 	tr__mute_release(a, true);
 	tr__calls_abort(a);
