@@ -2206,10 +2206,30 @@ static void kernel_receive(void *state, tr_msg_t *m)
 			return;
 		}
 	}
+	/* ["spawn", beh, arg|nil, true]: link the child to the caller (a
+	 * remote spawn_link). Both ends learn the link by a LINK signal
+	 * sent before the answer: the child's comes first in its queue,
+	 * the caller's travels ahead of the answer on the same session. A
+	 * caller that is gone by then answers noproc and the child dies. */
+	bool link = false;
+	if (tr_msg_count(m) > 2 && tr_msg_get_bool(m, 2, &link)) {
+		tr_msg_free(arg);
+		kernel_answer(m, "badarg", TR_PID_NONE);
+		return;
+	}
+	tr_from_t from;
+	if (link && tr_msg_from(m, &from)) {
+		tr_msg_free(arg);
+		return;
+	}
 	tr_pid_t pid;
 	tr_err e =
 	        tr_spawn(net->node, beh, beh->init ? (void *)arg : NULL, &pid);
 	tr_msg_free(arg);
+	if (!e && link) {
+		tr__send_signal(TR__SIG_LINK, from.pid, pid, TR_REF_NONE, 0);
+		tr__send_signal(TR__SIG_LINK, pid, from.pid, TR_REF_NONE, 0);
+	}
 	kernel_answer(m, e ? tr_err_name(e) : NULL, pid);
 }
 
