@@ -20,11 +20,13 @@
 
 #include "net/wire.h"
 #include "runtime/table.h"
+#include "supervisor/place.h"
 
 struct child {
 	char id[TR_CHILD_ID_MAX];
 	tr_child_spec_t spec; /* spec.id points at id */
 	tr_pid_t pid;         /* TR_PID_NONE: not running */
+	tr_pid_t remote;      /* placed children: the actor on its node */
 	bool restarting;      /* a restart is scheduled */
 	bool remove;          /* temporary and ended: forget when idle */
 };
@@ -111,8 +113,10 @@ static void reply_pid(const tr_from_t *from, tr_pid_t pid)
 static tr_err spec_check(const tr_child_spec_t *s, tr_auto_shutdown_t as)
 {
 	if (!s || !s->id || !*s->id || strlen(s->id) >= TR_CHILD_ID_MAX ||
-	    (!s->beh && !s->start) || s->restart > TR_TEMPORARY ||
-	    s->shutdown > TR_SHUTDOWN_INFINITY || s->type > TR_CHILD_SUPERVISOR)
+	    (!s->beh && !s->start && !s->place) ||
+	    (s->place && (s->beh || s->start || tr__place_check(s->place))) ||
+	    s->restart > TR_TEMPORARY || s->shutdown > TR_SHUTDOWN_INFINITY ||
+	    s->type > TR_CHILD_SUPERVISOR)
 		return TR_EINVAL;
 	if (s->significant &&
 	    (s->restart == TR_PERMANENT || as == TR_AUTO_NEVER))
@@ -147,6 +151,7 @@ static void set_pid(struct sup *s, struct child *c, tr_pid_t pid)
 	if (!tr_pid_is_none(c->pid) && (e = tr__ptab_get(s->by_pid, c->pid)))
 		tr__ptab_del(s->by_pid, e);
 	c->pid = pid;
+	c->remote = TR_PID_NONE;
 	if (!tr_pid_is_none(pid) &&
 	    tr__ptab_put(&s->by_pid, pid, &e, &had) == TR_OK)
 		e->aux = (uint64_t)(c - s->ch);
@@ -204,7 +209,8 @@ static void forget_removed(struct sup *s)
 static tr_err start_child(struct sup *s, struct child *c, tr_pid_t *out)
 {
 	tr_pid_t pid = TR_PID_NONE;
-	tr_err e = c->spec.start
+	tr_err e = c->spec.place ? tr__place_start(c->spec.place, c->id, &pid)
+	           : c->spec.start
 	                   ? c->spec.start(c->spec.start_ctx, &pid)
 	                   : tr_spawn_link(c->spec.beh, c->spec.arg, &pid);
 	if (e)
@@ -485,14 +491,14 @@ static void child_exited(struct sup *s, struct child *c, const char *reason)
 
 static void which_children(struct sup *s, const tr_from_t *from)
 {
-	/* ["ok", [[id, pid|nil, restarting, type]...]] */
+	/* ["ok", [[id, pid|nil, restarting, type, remote|nil]...]] */
 	struct tr_wbuf b = {0};
 	tr__wb_array(&b, (uint32_t)(s->n - s->nremoved));
 	for (size_t i = 0; i < s->n; i++) {
 		struct child *c = &s->ch[i];
 		if (c->remove)
 			continue;
-		tr__wb_array(&b, 4);
+		tr__wb_array(&b, 5);
 		tr__wb_str(&b, c->id, strlen(c->id));
 		if (tr_pid_is_none(c->pid))
 			tr__wb_nil(&b);
@@ -500,6 +506,10 @@ static void which_children(struct sup *s, const tr_from_t *from)
 			tr__wb_pid(&b, c->pid);
 		tr__wb_uint(&b, c->restarting);
 		tr__wb_uint(&b, c->spec.type);
+		if (tr_pid_is_none(c->remote))
+			tr__wb_nil(&b);
+		else
+			tr__wb_pid(&b, c->remote);
 	}
 	tr_msg_t *r = msg_new("ok");
 	tr_err e = !r || b.oom ? TR_ENOMEM : tr_msg_add_raw(r, b.p, b.len);
@@ -705,6 +715,13 @@ static void handle(struct sup *s, tr_msg_t *m)
 	}
 	default:
 		break;
+	}
+	tr_pid_t agent, remote;
+	if (tr__place_msg(m, &agent, &remote)) {
+		struct child *c = child_by_pid(s, agent);
+		if (c)
+			c->remote = remote;
+		return;
 	}
 	if (tr_msg_is(m, "sup_restart")) {
 		const char *id;
@@ -983,10 +1000,12 @@ tr_err tr_supervisor_which_children(tr_node_t *node, tr_pid_t sup,
 		size_t k, il;
 		const char *id;
 		uint64_t restarting, type;
-		if (!tr__wr_array(&c, &k) || k != 4 ||
+		ci.pid = ci.remote = TR_PID_NONE;
+		if (!tr__wr_array(&c, &k) || k != 5 ||
 		    !tr__wr_str(&c, &id, &il) ||
 		    (!tr__wr_nil(&c) && !tr__wr_pid(&c, &ci.pid)) ||
-		    !tr__wr_uint(&c, &restarting) || !tr__wr_uint(&c, &type)) {
+		    !tr__wr_uint(&c, &restarting) || !tr__wr_uint(&c, &type) ||
+		    (!tr__wr_nil(&c) && !tr__wr_pid(&c, &ci.remote))) {
 			e = TR_EPROTO;
 			break;
 		}

@@ -66,6 +66,46 @@ typedef enum tr_auto_shutdown {
 #define TR_CHILD_ID_MAX 128 /* bytes of a child id, NUL included */
 
 /*
+ * Placement: a child that runs on another node (or on any live node).
+ * The supervisor starts, for such a child, a local agent actor
+ * ("tr_remote_child": it is the pid the supervisor links to and shows
+ * as the child's pid) which spawns the exported behaviour on the chosen
+ * node linked to itself (a remote spawn_link, docs/protocol.md §6) and
+ * mirrors it: the child's exit reason becomes the agent's, so restart
+ * types and strategies apply unchanged; a stop ("shutdown" or a kill)
+ * of the agent reaches the child through the link. When the child's
+ * node is lost the link breaks with "noconnection" on both sides: the
+ * child (not trapping exits) ends where it was and the supervisor
+ * restarts the agent, which chooses again.
+ *
+ * Choice of node, among this node and the peers up (hidden ones never):
+ *   node set:   that node; if it is not up, with failover the next
+ *               live node after it in name order, without failover the
+ *               start fails with "nodedown".
+ *   node NULL:  any live node: the one the child id hashes to among the
+ *               live nodes sorted by name (stable while membership is,
+ *               and spread over the nodes for many children).
+ * With global_name the child is registered under that cluster-wide name
+ * (tr_global) before it counts as running; while the name is still held
+ * (the previous owner's node not yet dropped everywhere) the agent
+ * retries every 50 ms for up to name_timeout_ms, so the name is never
+ * held twice and moves with the child. Details and the partition rule in
+ * docs/supervision.md.
+ */
+typedef struct tr_placement {
+	tr_net_t *net;         /* the supervisor's node's net (required) */
+	const char *behaviour; /* exported on the target (tr_net_export) */
+	const tr_msg_t *arg;   /* copied to every start; NULL = none */
+	const char *node;      /* NULL = any live node */
+	bool failover;         /* node set: go elsewhere when it is down */
+	tr_global_t *global;   /* with global_name */
+	const char *global_name;
+	const char *resolver;      /* NULL = TR_RESOLVE_EXIT */
+	uint64_t start_timeout_ms; /* remote spawn; 0 = 5000 */
+	uint64_t name_timeout_ms;  /* registering the name; 0 = 10000 */
+} tr_placement_t;
+
+/*
  * A child spec. beh/arg (or start/start_ctx) must live as long as the
  * supervisor may restart the child; the id is copied.
  */
@@ -88,6 +128,9 @@ typedef struct tr_child_spec {
 	 * this via-name each time it starts. The registry's register must
 	 * not block (local names, Registry); the name must stay valid. */
 	tr_name_t name;
+	/* Optional: run the child on another node (see tr_placement_t);
+	 * then beh and start must be NULL. Must live as long as beh. */
+	const tr_placement_t *place;
 } tr_child_spec_t;
 
 typedef struct tr_sup_flags {
@@ -149,6 +192,9 @@ typedef struct tr_child_info {
 	tr_pid_t pid; /* TR_PID_NONE: not running */
 	bool restarting;
 	tr_child_type_t type;
+	/* Placed children: pid is the local agent, remote the actor on its
+	 * node (TR_PID_NONE until it runs); TR_PID_NONE for others. */
+	tr_pid_t remote;
 } tr_child_info_t;
 
 /** tr_supervisor_which_children() - up to cap children in start order;
@@ -268,7 +314,8 @@ TR_API bool tr_task_result(const tr_msg_t *m, tr_ref_t *ref, tr_msg_t **result);
 /*
  * Requests to a supervisor (tr_call_async(); reply ["ok", ...] or
  * ["error", "TR_E..."]):
- *   ["which_children"] -> ["ok", [[id, pid|nil, restarting, type]...]]
+ *   ["which_children"] -> ["ok", [[id, pid|nil, restarting, type,
+ *                                  remote|nil]...]]
  *   ["count_children"] -> ["ok", specs, active, supervisors, workers]
  *   ["terminate_child", id] ["restart_child", id] ["delete_child", id]
  *   ["terminate_pid", pid] (dynamic supervisors)
