@@ -26,6 +26,8 @@
 #include <troupe/troupe.h>
 #include <unistd.h>
 
+#include "bin/admin.h"
+
 #define MAX_LIST 64
 
 static int log_level = TR_LOG_INFO;
@@ -425,13 +427,25 @@ int main(int argc, char **argv)
 	}
 	tr_net_export(net, &echo_b);
 	tr_net_export(net, &counter_b);
+	/* the cluster-wide registry, the node's root supervisor (a
+	 * DynamicSupervisor, locally "troupe_sup") and the operator
+	 * service the CLI talks to */
+	tr_global_t *g = NULL;
+	tr_pid_t sup = TR_PID_NONE;
+	tr_dynsup_flags_t df = {.intensity = 10, .period_ms = 10000};
+	tr_spawn_opts_t so = {.name = "troupe_sup"};
+	if ((e = tr_global_start(net, NULL, &g)) ||
+	    (e = tr_dynsup_start(node, &df, &so, &sup)) ||
+	    (troupe_admin_start(node, net, g, sup, logf_) && (e = TR_ENOMEM))) {
+		fprintf(stderr, "troupe-node: cannot start services: %s\n",
+		        tr_strerror(e));
+		goto fail;
+	}
 	for (int i = 0; i < o.njoin; i++) {
 		if ((e = tr_net_join(net, o.join[i], 10000))) {
 			fprintf(stderr, "troupe-node: cannot join %s: %s\n",
 			        o.join[i], tr_strerror(e));
-			tr_node_destroy(node);
-			free(secret);
-			return 1;
+			goto fail;
 		}
 	}
 	for (int i = 0; i < o.nload; i++) {
@@ -451,9 +465,7 @@ int main(int argc, char **argv)
 			        !h       ? dlerror()
 			        : !start ? "no " TR_APP_ENTRY " in it"
 			                 : "its start failed");
-			tr_node_destroy(node);
-			free(secret);
-			return 1;
+			goto fail;
 		}
 		logf_(TR_LOG_INFO, "loaded %s", spec);
 	}
@@ -468,7 +480,16 @@ int main(int argc, char **argv)
 	e = tr_net_leave(net, 5000);
 	if (e)
 		logf_(TR_LOG_WARN, "leave: %s", tr_strerror(e));
+	tr_supervisor_stop(node, sup, 10000);
+	troupe_admin_stop();
+	tr_global_stop(g);
 	tr_node_destroy(node);
 	free(secret);
 	return 0;
+fail:
+	troupe_admin_stop();
+	tr_global_stop(g);
+	tr_node_destroy(node);
+	free(secret);
+	return 1;
 }
