@@ -389,7 +389,10 @@ tr_err tr_exit(tr_pid_t pid, const char *reason)
 		return TR_EINVAL;
 	struct tr_actor *a = tr__tls_actor;
 	tr_pid_t from = a ? tr__pid_of(a) : TR_PID_NONE;
-	if (!tr__node_by_id(pid.node))
+	/* An actor's signal goes wherever its node's distribution reaches;
+	 * a plain thread's has no sender to cross the wire with: nodes of
+	 * this process only. */
+	if (!a && !tr__node_by_id(pid.node))
 		return TR_EUNREACHABLE;
 	return tr__send_exit(a ? a->node : NULL, from, pid, reason, false);
 }

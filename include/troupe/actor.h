@@ -128,7 +128,10 @@ TR_API tr_err tr_cast(tr_pid_t to, tr_msg_t *msg);
 /**
  * tr_exit() - send an exit signal with reason to pid (Erlang exit/2).
  * With pid == tr_self() it is a signal to oneself, handled after the
- * current callback. Thread: any thread.
+ * current callback. Thread: any thread; from actor context pid may be on
+ * any node its node's net reaches, from a plain thread (the signal has
+ * no sender then) only on the nodes of this process (TR_EUNREACHABLE
+ * otherwise).
  */
 TR_API tr_err tr_exit(tr_pid_t pid, const char *reason);
 
