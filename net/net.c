@@ -1381,7 +1381,7 @@ static void on_hello(struct tr_net *net, const uint8_t *rid, size_t rid_len,
 		refuse_router(net, rid, rid_len, "name in use");
 		return;
 	}
-	if (net->left) {
+	if (net->left && !(h->flags & TR_WF_HIDDEN)) {
 		refuse_router(net, rid, rid_len, "left");
 		return;
 	}
@@ -1492,9 +1492,11 @@ static bool deliver_env(struct tr_net *net, struct peer *p,
 	struct tr_node *node = net->node;
 	bool user = e->kind == TR_WE_SEND || e->kind == TR_WE_CAST ||
 	            e->kind == TR_WE_CALL || e->kind == TR_WE_REPLY;
-	/* spoofing: the sender must be the authenticated peer's */
+	/* spoofing: the sender must be the authenticated peer's, or none
+	 * for what plain threads may send (sends, casts, replies) */
 	if (!(tr_pid_is_none(e->from) &&
-	      (e->kind == TR_WE_SEND || e->kind == TR_WE_CAST)) &&
+	      (e->kind == TR_WE_SEND || e->kind == TR_WE_CAST ||
+	       e->kind == TR_WE_REPLY)) &&
 	    (e->from.node != p->id || e->from.creation != p->creation)) {
 		stat_add(&net->st_spoofed, 1);
 		net_log(net, TR_LOG_WARN, "spoofed sender", p->name, NULL);
