@@ -51,6 +51,8 @@ static struct {
 
 /* ---- the session actor --------------------------------------------------- */
 
+static void do_kill(const tr_from_t *from, const tr_msg_t *req);
+
 static tr_err session_init(void **state, void *arg)
 {
 	(void)arg;
@@ -67,6 +69,14 @@ static void session_receive(void *state, tr_msg_t *m)
 	}
 	if (tr_msg_kind(m) != TR_MSG_CALL)
 		return;
+	if (tr_msg_is(m, "kill")) {
+		/* here: an exit signal needs an actor to come from (a
+		 * plain thread's could not cross to another node) */
+		tr_from_t from;
+		if (!tr_msg_from(m, &from))
+			do_kill(&from, m);
+		return;
+	}
 	struct job *j = calloc(1, sizeof(*j));
 	if (!j || tr_msg_from(m, &j->from) || tr_msg_keep(m)) {
 		free(j);
@@ -555,7 +565,7 @@ static void do_call(const tr_from_t *from, const tr_msg_t *req)
 	send_out(from, &o);
 }
 
-/* ["kill", name|pid, reason] -> ["ok", pid] */
+/* ["kill", name|pid, reason] -> ["ok", pid]; in the session actor */
 static void do_kill(const tr_from_t *from, const tr_msg_t *req)
 {
 	char what[512], reason[TR_REASON_MAX] = TR_KILL;
@@ -836,8 +846,6 @@ static void carry_out(struct job *j)
 		do_send(f, m);
 	else if (tr_msg_is(m, "call"))
 		do_call(f, m);
-	else if (tr_msg_is(m, "kill"))
-		do_kill(f, m);
 	else if (tr_msg_is(m, "join"))
 		do_join(f, m);
 	else if (tr_msg_is(m, "leave"))
