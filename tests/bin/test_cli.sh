@@ -152,6 +152,9 @@ e_gone() { cli nodes | grep -qE '^e .* down$'; }
 ok "a sees e down" until_ok 50 e_gone
 ok "a logged nodedown e: left" until_ok 50 grep -q "nodedown e: left" "$WORK/a.log"
 ok "e still answers, on its own" bash -c '[ "$("$BIN/troupe" --node "$0" ping)" = pong ]' "${NODE_EP[e]}"
+run cli --node "${NODE_EP[e]}" join "${NODE_EP[a]}"
+ok "e joins again after its leave" test "$RC:$OUT" = "0:ok"
+ok "a sees e up again" until_ok 50 e_in
 kill -TERM "${NODE_PID[c]}"
 wait "${NODE_PID[c]}"
 RC=$?
