@@ -34,17 +34,19 @@ static void task_receive(void *state, tr_msg_t *m)
 {
 	struct closure *c = state;
 	tr_ref_t ref;
-	tr_pid_t owner;
-	if (!c->fn || !tr_msg_is(m, "run") || tr_msg_get_ref(m, 0, &ref) ||
-	    tr_msg_get_pid(m, 1, &owner))
+	tr_pid_t owner = TR_PID_NONE;
+	/* ["run", ref, owner], or ["run"] for a task nobody awaits */
+	if (!c->fn || !tr_msg_is(m, "run") ||
+	    (tr_msg_count(m) > 1 &&
+	     (tr_msg_get_ref(m, 0, &ref) || tr_msg_get_pid(m, 1, &owner))))
 		return;
 	tr_task_fn fn = c->fn;
 	c->fn = NULL; /* it runs once */
 	tr_msg_t *res = NULL, *r = NULL;
 	tr_err e = fn(c->arg, &res);
-	if (e) {
+	if (e || tr_pid_is_none(owner)) {
 		tr_msg_free(res);
-		tr_stop(tr_err_name(e));
+		tr_stop(e ? tr_err_name(e) : TR_NORMAL);
 		return;
 	}
 	if (tr_msg_new(&r, "task_result") || tr_msg_add_ref(r, ref)) {
@@ -130,9 +132,31 @@ tr_err tr_task_async(tr_node_t *node, tr_task_fn fn, void *arg, tr_task_t *out)
 	return e ? e : own(node, pid, out);
 }
 
-struct nolink {
-	struct closure c;
-};
+/* A task nobody awaits: spawned (by start), then told to run. */
+static tr_err run_alone(tr_pid_t pid)
+{
+	tr_msg_t *m = NULL;
+	tr_err e = tr_msg_new(&m, "run");
+	if (!e && (e = tr_send(pid, m)))
+		tr_msg_free(m);
+	if (e)
+		tr_exit(pid, TR_KILL);
+	return e;
+}
+
+tr_err tr_task_start(tr_node_t *node, tr_task_fn fn, void *arg, tr_pid_t *out)
+{
+	if (!fn || (!node && !(node = tr_node_current())))
+		return TR_EINVAL;
+	struct closure c = {fn, arg};
+	tr_pid_t pid;
+	tr_err e = tr_spawn(node, &task_b, &c, &pid);
+	if (!e)
+		e = run_alone(pid);
+	if (!e && out)
+		*out = pid;
+	return e;
+}
 
 static tr_err start_linked(void *ctx, tr_pid_t *out)
 {
@@ -158,6 +182,28 @@ tr_err tr_task_async_nolink(tr_node_t *node, tr_pid_t sup, tr_task_fn fn,
 	if (e)
 		return e;
 	return own(node, pid, out);
+}
+
+tr_err tr_task_sup_start_child(tr_node_t *node, tr_pid_t sup, tr_task_fn fn,
+                               void *arg, tr_pid_t *out)
+{
+	if (!node || !fn)
+		return TR_EINVAL;
+	if (tr_node_current())
+		return TR_ESTATE;
+	struct closure c = {fn, arg};
+	tr_child_spec_t s;
+	tr_child_spec_init(&s);
+	s.start = start_linked;
+	s.start_ctx = &c;
+	s.restart = TR_TEMPORARY;
+	tr_pid_t pid;
+	tr_err e = tr_dynsup_start_child(node, sup, &s, &pid);
+	if (!e)
+		e = run_alone(pid);
+	if (!e && out)
+		*out = pid;
+	return e;
 }
 
 bool tr_task_result(const tr_msg_t *m, tr_ref_t *ref, tr_msg_t **result)
@@ -248,6 +294,64 @@ tr_err tr_task_await(tr_task_t *task, uint64_t timeout_ms, tr_msg_t **result,
 		tr_exit(task->pid, TR_KILL);
 		finish(task);
 	}
+	return e;
+}
+
+tr_err tr_task_yield_many(tr_task_t *tasks, size_t n, uint64_t timeout_ms,
+                          bool kill_late, tr_err *status, tr_msg_t **results)
+{
+	if (tr_node_current())
+		return TR_ESTATE;
+	if (n && (!tasks || !status || !results))
+		return TR_EINVAL;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	uint64_t start =
+	        (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	uint64_t end = timeout_ms == TR_INFINITY || start + timeout_ms < start
+	                       ? UINT64_MAX
+	                       : start + timeout_ms;
+	for (size_t i = 0; i < n; i++) {
+		results[i] = NULL;
+		if (!tasks[i].inbox) {
+			status[i] = TR_EINVAL;
+			continue;
+		}
+		/* one deadline for all: each task waits what is left (its
+		 * inbox keeps what came meanwhile) */
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		uint64_t now = (uint64_t)ts.tv_sec * 1000u +
+		               (uint64_t)ts.tv_nsec / 1000000u;
+		uint64_t left = end == UINT64_MAX ? TR_INFINITY
+		                : now < end       ? end - now
+		                                  : 0;
+		status[i] = collect(&tasks[i], left, &results[i], NULL, 0);
+	}
+	for (size_t i = 0; kill_late && i < n; i++) {
+		if (status[i] == TR_ETIMEDOUT && tasks[i].inbox) {
+			tr_exit(tasks[i].pid, TR_KILL);
+			finish(&tasks[i]);
+		}
+	}
+	return TR_OK;
+}
+
+tr_err tr_task_await_many(tr_task_t *tasks, size_t n, uint64_t timeout_ms,
+                          tr_msg_t **results)
+{
+	tr_err *st = n ? calloc(n, sizeof(*st)) : NULL;
+	if (n && !st)
+		return TR_ENOMEM;
+	tr_err e = tr_task_yield_many(tasks, n, timeout_ms, true, st, results);
+	for (size_t i = 0; !e && i < n; i++)
+		if (st[i] != TR_OK)
+			e = st[i];
+	if (e) /* all or nothing */
+		for (size_t i = 0; i < n; i++) {
+			tr_msg_free(results[i]);
+			results[i] = NULL;
+		}
+	free(st);
 	return e;
 }
 

@@ -287,6 +287,38 @@ TR_API tr_err tr_task_await(tr_task_t *task, uint64_t timeout_ms,
 TR_API tr_err tr_task_yield(tr_task_t *task, uint64_t timeout_ms,
                             tr_msg_t **result, char *reason_buf,
                             size_t reason_cap);
+/**
+ * tr_task_yield_many() - Task.yield_many: wait up to timeout_ms in all for
+ * n tasks (plain thread). For each, status[i]: TR_OK with results[i] (may
+ * be NULL), TR_EEXITED (it ended without a result), TR_ETIMEDOUT (still
+ * running: yield or await it again, unless kill_late, Elixir's
+ * on_timeout: :kill_task, killed it and finished with it), TR_EINVAL (a
+ * task already finished with). Returns TR_OK, or TR_EINVAL / TR_ESTATE.
+ */
+TR_API tr_err tr_task_yield_many(tr_task_t *tasks, size_t n,
+                                 uint64_t timeout_ms, bool kill_late,
+                                 tr_err *status, tr_msg_t **results);
+/**
+ * tr_task_await_many() - Task.await_many: every result within timeout_ms
+ * in all, or none: TR_OK with results[0..n); otherwise the first failing
+ * task's status (TR_EEXITED, TR_ETIMEDOUT), every task still running is
+ * killed and no result is kept. Every task is finished with either way.
+ */
+TR_API tr_err tr_task_await_many(tr_task_t *tasks, size_t n,
+                                 uint64_t timeout_ms, tr_msg_t **results);
+/**
+ * tr_task_start() - Task.start: run fn(arg) in an actor of its own that
+ * nobody awaits, linked to nobody; its result is dropped, a failure is
+ * its exit reason. *out (may be NULL) gets its pid. Any thread.
+ */
+TR_API tr_err tr_task_start(tr_node_t *node, tr_task_fn fn, void *arg,
+                            tr_pid_t *out);
+/**
+ * tr_task_sup_start_child() - Task.Supervisor.start_child: the same, as a
+ * temporary child of the DynamicSupervisor sup. Plain threads only.
+ */
+TR_API tr_err tr_task_sup_start_child(tr_node_t *node, tr_pid_t sup,
+                                      tr_task_fn fn, void *arg, tr_pid_t *out);
 /** tr_task_ignore() - let it run; its result is dropped. */
 TR_API void tr_task_ignore(tr_task_t *task);
 /** tr_task_shutdown() - stop it ("shutdown", or kill when brutal) and

@@ -645,6 +645,115 @@ Test(task, yield_then_await_and_late_results_never_arrive)
 	tr_inbox_destroy(gate);
 }
 
+Test(task, yield_many_and_await_many)
+{
+	tr_inbox_t *gate;
+	cr_assert_eq(tr_inbox_new(node, &gate), TR_OK);
+	static int64_t two = 2, three = 3;
+	tr_task_t t[3];
+	tr_err st[3];
+	tr_msg_t *r[3];
+	cr_assert_eq(tr_task_async(node, square, &two, &t[0]), TR_OK);
+	cr_assert_eq(tr_task_async(node, gated, gate, &t[1]), TR_OK);
+	cr_assert_eq(tr_task_async(node, failing, NULL, &t[2]), TR_OK);
+	cr_assert_eq(tr_task_yield_many(t, 3, 100, false, st, r), TR_OK);
+	cr_assert_eq(st[0], TR_OK);
+	int64_t got = 0;
+	cr_assert_eq(tr_msg_get_int(r[0], 0, &got), TR_OK);
+	cr_assert_eq(got, 4);
+	tr_msg_free(r[0]);
+	cr_assert_eq(st[1], TR_ETIMEDOUT, "the gated one still runs");
+	cr_assert_null(r[1]);
+	cr_assert_eq(st[2], TR_EEXITED);
+	/* the one still running can be awaited afterwards */
+	tr_send(tr_inbox_pid(gate), mk("go"));
+	cr_assert_eq(tr_task_await(&t[1], WAIT_MS, &r[1], NULL, 0), TR_OK);
+	cr_assert(tr_msg_is(r[1], "late"));
+	tr_msg_free(r[1]);
+	/* on timeout, kill_late ends and forgets it */
+	cr_assert_eq(tr_task_async(node, gated, gate, &t[0]), TR_OK);
+	tr_ref_t ref = mon(t[0].pid);
+	cr_assert_eq(tr_task_yield_many(t, 1, 20, true, st, r), TR_OK);
+	cr_assert_eq(st[0], TR_ETIMEDOUT);
+	cr_assert_eq(tr_task_yield(&t[0], 10, &r[0], NULL, 0), TR_EINVAL,
+	             "finished with");
+	tr_send(tr_inbox_pid(gate), mk("go"));
+	char why[32];
+	down(ref, why, sizeof(why));
+	/* await_many: all results, in order */
+	cr_assert_eq(tr_task_async(node, square, &two, &t[0]), TR_OK);
+	cr_assert_eq(tr_task_async(node, square, &three, &t[1]), TR_OK);
+	cr_assert_eq(tr_task_await_many(t, 2, WAIT_MS, r), TR_OK);
+	tr_msg_get_int(r[0], 0, &got);
+	cr_assert_eq(got, 4);
+	tr_msg_get_int(r[1], 0, &got);
+	cr_assert_eq(got, 9);
+	tr_msg_free(r[0]);
+	tr_msg_free(r[1]);
+	/* ... or none: one fails */
+	cr_assert_eq(tr_task_async(node, square, &two, &t[0]), TR_OK);
+	cr_assert_eq(tr_task_async(node, failing, NULL, &t[1]), TR_OK);
+	cr_assert_eq(tr_task_await_many(t, 2, WAIT_MS, r), TR_EEXITED);
+	cr_assert_null(r[0]);
+	cr_assert_null(r[1]);
+	/* ... or one is too slow: it is killed */
+	cr_assert_eq(tr_task_async(node, square, &two, &t[0]), TR_OK);
+	cr_assert_eq(tr_task_async(node, gated, gate, &t[1]), TR_OK);
+	ref = mon(t[1].pid);
+	cr_assert_eq(tr_task_await_many(t, 2, 50, r), TR_ETIMEDOUT);
+	cr_assert_null(r[0]);
+	tr_send(tr_inbox_pid(gate), mk("go"));
+	down(ref, why, sizeof(why));
+	/* the kill lands when its function returns */
+	cr_assert(!strcmp(why, TR_KILLED) || !strcmp(why, TR_NORMAL) ||
+	                  !strcmp(why, TR_NOPROC),
+	          "%s", why);
+	cr_assert_eq(tr_task_yield_many(NULL, 1, 0, false, st, r), TR_EINVAL);
+	tr_inbox_destroy(gate);
+}
+
+/* Tells `me` it ran. */
+static tr_err report(void *arg, tr_msg_t **result)
+{
+	tr_send(*(tr_pid_t *)arg, mk("ran"));
+	*result = mk("dropped");
+	return TR_OK;
+}
+
+Test(task, start_and_task_supervisor_start_child)
+{
+	static tr_pid_t to;
+	to = me;
+	tr_pid_t pid;
+	cr_assert_eq(tr_task_start(node, report, &to, &pid), TR_OK);
+	tr_msg_free(recv_tag("ran"));
+	char why[32];
+	await_death(pid, why, sizeof(why));
+	/* under a task supervisor: a temporary child, never restarted */
+	tr_pid_t sup;
+	cr_assert_eq(tr_dynsup_start(node, NULL, NULL, &sup), TR_OK);
+	tr_inbox_t *gate;
+	cr_assert_eq(tr_inbox_new(node, &gate), TR_OK);
+	cr_assert_eq(tr_task_sup_start_child(node, sup, gated, gate, &pid),
+	             TR_OK);
+	tr_child_counts_t cc;
+	cr_assert_eq(tr_supervisor_count_children(node, sup, &cc), TR_OK);
+	cr_assert_eq(cc.active, 1);
+	/* (a monitor set now would wait behind the blocked function: the
+	 * DOWN could say noproc; the supervisor's count tells the rest) */
+	tr_send(tr_inbox_pid(gate), mk("go"));
+	await_death(pid, why, sizeof(why));
+	/* a failing one ends with its error, and is not restarted */
+	cr_assert_eq(tr_task_sup_start_child(node, sup, failing, NULL, &pid),
+	             TR_OK);
+	await_death(pid, why, sizeof(why));
+	cr_assert_eq(tr_supervisor_count_children(node, sup, &cc), TR_OK);
+	cr_assert_eq(cc.active, 0);
+	cr_assert_eq(cc.specs, 0);
+	cr_assert_eq(tr_supervisor_stop(node, sup, WAIT_MS), TR_OK);
+	tr_inbox_destroy(gate);
+}
+
 /* An actor that starts a task and reports its result to `me`. */
 static void owner_receive(void *state, tr_msg_t *m)
 {
