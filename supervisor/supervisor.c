@@ -61,6 +61,7 @@ struct sup {
 	bool dynamic;
 	size_t max_children;
 	uint64_t next_id;
+	void *extra; /* given to every start_extra */
 };
 
 static uint64_t now_ms(void)
@@ -113,8 +114,9 @@ static void reply_pid(const tr_from_t *from, tr_pid_t pid)
 static tr_err spec_check(const tr_child_spec_t *s, tr_auto_shutdown_t as)
 {
 	if (!s || !s->id || !*s->id || strlen(s->id) >= TR_CHILD_ID_MAX ||
-	    (!s->beh && !s->start && !s->place) ||
-	    (s->place && (s->beh || s->start || tr__place_check(s->place))) ||
+	    (!s->beh && !s->start && !s->start_extra && !s->place) ||
+	    (s->place && (s->beh || s->start || s->start_extra ||
+	                  tr__place_check(s->place))) ||
 	    s->restart > TR_TEMPORARY || s->shutdown > TR_SHUTDOWN_INFINITY ||
 	    s->type > TR_CHILD_SUPERVISOR)
 		return TR_EINVAL;
@@ -209,10 +211,12 @@ static void forget_removed(struct sup *s)
 static tr_err start_child(struct sup *s, struct child *c, tr_pid_t *out)
 {
 	tr_pid_t pid = TR_PID_NONE;
-	tr_err e = c->spec.place ? tr__place_start(c->spec.place, c->id, &pid)
-	           : c->spec.start
-	                   ? c->spec.start(c->spec.start_ctx, &pid)
-	                   : tr_spawn_link(c->spec.beh, c->spec.arg, &pid);
+	tr_err e =
+	        c->spec.place ? tr__place_start(c->spec.place, c->id, &pid)
+	        : c->spec.start_extra
+	                ? c->spec.start_extra(s->extra, c->spec.start_ctx, &pid)
+	        : c->spec.start ? c->spec.start(c->spec.start_ctx, &pid)
+	                        : tr_spawn_link(c->spec.beh, c->spec.arg, &pid);
 	if (e)
 		return e;
 	if (!tr_pid_is_none(pid) && c->spec.name.ops &&
@@ -781,6 +785,7 @@ struct sup_arg {
 	tr_err *child_err;
 	bool dynamic;
 	size_t max_children;
+	void *extra;
 };
 
 static void sup_free(struct sup *s)
@@ -811,6 +816,7 @@ static tr_err sup_init(void **state, void *arg)
 	s->parent = a->parent;
 	s->dynamic = a->dynamic;
 	s->max_children = a->max_children;
+	s->extra = a->extra;
 	s->rs = calloc(s->fl.intensity + 1, sizeof(*s->rs));
 	if (!s->rs) {
 		free(s);
@@ -1060,6 +1066,7 @@ tr_err tr_dynsup_start(tr_node_t *node, const tr_dynsup_flags_t *flags,
 		fl.backoff_max_ms = flags->backoff_max_ms;
 		max = flags->max_children;
 	}
+	void *extra = flags ? flags->extra : NULL;
 	if (!node || !out || fl.intensity > 1000000)
 		return TR_EINVAL;
 	tr_spawn_opts_t o = {0};
@@ -1071,7 +1078,8 @@ tr_err tr_dynsup_start(tr_node_t *node, const tr_dynsup_flags_t *flags,
 	                    .parent = o.link ? tr_self() : TR_PID_NONE,
 	                    .child_err = &child_err,
 	                    .dynamic = true,
-	                    .max_children = max};
+	                    .max_children = max,
+	                    .extra = extra};
 	return tr_spawn_opt(node, &sup_beh, &a, &o, out, NULL);
 }
 

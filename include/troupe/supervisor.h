@@ -119,6 +119,10 @@ typedef struct tr_child_spec {
 	void *arg;
 	tr_err (*start)(void *ctx, tr_pid_t *out);
 	void *start_ctx;
+	/* Or start_extra, the same with the supervisor's extra argument
+	 * first (a DynamicSupervisor's tr_dynsup_flags_t.extra, Elixir's
+	 * extra_arguments; NULL under a plain supervisor). */
+	tr_err (*start_extra)(void *extra, void *ctx, tr_pid_t *out);
 	tr_restart_t restart;
 	tr_shutdown_t shutdown;
 	uint64_t shutdown_ms; /* with TR_SHUTDOWN_TIMEOUT */
@@ -223,6 +227,9 @@ typedef struct tr_dynsup_flags {
 	bool no_restarts;
 	size_t max_children; /* 0 = no limit; running + restarting count */
 	uint64_t backoff_ms, backoff_max_ms;
+	/* Elixir's extra_arguments: passed to every child's start_extra
+	 * (first), at each start and restart. Must outlive the supervisor. */
+	void *extra;
 } tr_dynsup_flags_t;
 
 TR_API tr_err tr_dynsup_start(tr_node_t *node, const tr_dynsup_flags_t *flags,

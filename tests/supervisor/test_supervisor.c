@@ -521,6 +521,54 @@ static const tr_behaviour_t quiet_b = {.name = "quiet",
                                        .receive = quiet_receive,
                                        .terminate = quiet_terminate};
 
+/* extra_arguments: the supervisor's extra comes first, then the spec's
+ * own context; the started puppet is announced to `me`. */
+static tr_err start_with_extra(void *extra, void *ctx, tr_pid_t *out)
+{
+	tr_err e = tr_spawn_link(&puppet_b, NULL, out);
+	if (!e) {
+		tr_msg_t *m = mk_int("started_with", *(int64_t *)extra);
+		tr_msg_add_int(m, *(int64_t *)ctx);
+		tr_msg_add_pid(m, *out);
+		tr_send(me, m);
+	}
+	return e;
+}
+
+Test(dynsup, extra_arguments_reach_every_start)
+{
+	static int64_t extra = 40, own = 2;
+	tr_dynsup_flags_t f = {.extra = &extra};
+	tr_pid_t sup, child;
+	cr_assert_eq(tr_dynsup_start(node, &f, NULL, &sup), TR_OK);
+	tr_child_spec_t s;
+	tr_child_spec_init(&s);
+	s.id = "x";
+	s.start_extra = start_with_extra;
+	s.start_ctx = &own;
+	cr_assert_eq(tr_dynsup_start_child(node, sup, &s, &child), TR_OK);
+	for (int round = 0; round < 2; round++) {
+		tr_msg_t *m = recv_tag("started_with");
+		int64_t a = 0, b = 0;
+		tr_pid_t p;
+		tr_msg_get_int(m, 0, &a);
+		tr_msg_get_int(m, 1, &b);
+		tr_msg_get_pid(m, 2, &p);
+		tr_msg_free(m);
+		cr_assert_eq(a, 40);
+		cr_assert_eq(b, 2);
+		if (round == 0) { /* and again at the restart */
+			cr_assert(tr_pid_eq(p, child));
+			tr_exit(child, "crash");
+		}
+	}
+	/* start_extra with a placement: refused */
+	tr_placement_t pl = {0};
+	s.place = &pl;
+	cr_assert_eq(tr_dynsup_start_child(node, sup, &s, &child), TR_EINVAL);
+	cr_assert_eq(tr_supervisor_stop(node, sup, WAIT_MS), TR_OK);
+}
+
 Test(dynsup, ten_thousand_children_stop_in_reverse_order)
 {
 	enum { N = 10000 };
