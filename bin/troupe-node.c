@@ -5,44 +5,118 @@
  *   troupe-node --name NAME --listen tcp://IP:PORT [--join tcp://IP:PORT]...
  *               [--secret-file FILE | --curve-dir DIR] [--load APP.so[:ARG]]...
  *               [--heartbeat-ms N] [--timeout-ms N]
- *               [--log-level error|warn|info|debug] [--config FILE]
+ *               [--log-level error|warn|info|debug] [--log-format text|json]
+ *               [--metrics tcp://IP:PORT] [--config FILE]
  *
  * Once listening (and joined) it prints one line to stdout:
  *   troupe-node NAME listening on tcp://IP:PORT
  * SIGTERM or SIGINT: graceful leave, then exit 0. Logs: stderr, one event a
- * line. Exit 2 on bad usage, 1 on a failure to start.
+ * line, `troupe-node LEVEL: TEXT` or (--log-format json) one JSON object
+ * {"ts","level","node","msg"}; the log functions may be called from any
+ * thread (net's I/O thread, the admin worker, libmicrohttpd's). --metrics
+ * serves Prometheus text at http://IP:PORT/metrics (bin/metrics.c). Exit 2
+ * on bad usage, 1 on a failure to start.
  */
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <troupe/app.h>
 #include <troupe/troupe.h>
 #include <unistd.h>
 
 #include "bin/admin.h"
+#include "bin/metrics.h"
 
 #define MAX_LIST 64
 
 static int log_level = TR_LOG_INFO;
+static bool log_json;             /* --log-format json */
+static const char *log_node = ""; /* "node" of the JSON lines */
 static const char *level_names[] = {"error", "warn", "info", "debug"};
 
-static void logf_(int level, const char *fmt, ...)
+/* A JSON string of s; text that is not UTF-8 has its bytes above 0x7f
+ * replaced by '?'. NULL if out of memory. */
+static json_t *json_text(const char *s)
+{
+	json_t *j = json_string(s);
+	char *ascii = j ? NULL : strdup(s);
+	for (char *c = ascii; c && *c; c++)
+		if ((unsigned char)*c > 0x7f)
+			*c = '?';
+	if (ascii)
+		j = json_string(ascii);
+	free(ascii);
+	return j;
+}
+
+/* {"ts":"2026-12-01T10:00:00.123Z","level":L,"node":N,"msg":M}, compact,
+ * malloc'd; NULL if out of memory. */
+static char *json_line(int level, const char *msg)
+{
+	struct timespec now;
+	struct tm tm;
+	char ts[48];
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	size_t n = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(ts + n, sizeof(ts) - n, ".%03ldZ", now.tv_nsec / 1000000);
+	json_t *o = json_object();
+	if (o) {
+		json_object_set_new(o, "ts", json_string(ts));
+		json_object_set_new(o, "level",
+		                    json_string(level_names[level]));
+		json_object_set_new(o, "node", json_text(log_node));
+		json_object_set_new(o, "msg", json_text(msg));
+	}
+	char *line =
+	        json_object_size(o) == 4 ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	return line;
+}
+
+/* One log line on stderr. plain: a failure to start, `troupe-node: TEXT`
+ * in the text format (`troupe-node LEVEL: TEXT` otherwise). */
+static void vlog(int level, bool plain, const char *fmt, va_list ap)
 {
 	if (level > log_level)
 		return;
 	char line[1024];
+	vsnprintf(line, sizeof(line), fmt, ap);
+	char *json = log_json ? json_line(level, line) : NULL;
+	if (json)
+		fprintf(stderr, "%s\n", json);
+	else if (plain)
+		fprintf(stderr, "troupe-node: %s\n", line);
+	else
+		fprintf(stderr, "troupe-node %s: %s\n", level_names[level],
+		        line);
+	free(json);
+}
+
+static void logf_(int level, const char *fmt, ...)
+{
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	vlog(level, false, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "troupe-node %s: %s\n", level_names[level], line);
+}
+
+/* Why the daemon cannot start (an error object in the JSON format). */
+static void failf(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vlog(TR_LOG_ERROR, true, fmt, ap);
+	va_end(ap);
 }
 
 static void net_log(void *ctx, int level, const char *line)
@@ -62,7 +136,8 @@ static void usage_exit(const char *why)
 	        "[--load APP.so[:ARG]]...\n"
 	        "                   [--heartbeat-ms N] [--timeout-ms N] "
 	        "[--log-level error|warn|info|debug]\n"
-	        "                   [--config FILE]\n");
+	        "                   [--log-format text|json] "
+	        "[--metrics tcp://IP:PORT] [--config FILE]\n");
 	exit(2);
 }
 
@@ -143,7 +218,7 @@ static const tr_behaviour_t counter_b = {.name = "counter",
  * ----------------------------------------------------------------- */
 
 struct opts {
-	char *name, *listen, *secret_file, *curve_dir;
+	char *name, *listen, *secret_file, *curve_dir, *metrics;
 	char *join[MAX_LIST], *load[MAX_LIST];
 	int njoin, nload;
 	unsigned heartbeat_ms, timeout_ms;
@@ -161,6 +236,13 @@ static unsigned parse_ms(const char *s, const char *what)
 		usage_exit(why);
 	}
 	return (unsigned)v;
+}
+
+static void bad_value(const char *key, const char *val, const char *want)
+{
+	char why[512];
+	snprintf(why, sizeof(why), "--%s %.200s: expected %s", key, val, want);
+	usage_exit(why);
 }
 
 static void set_opt(struct opts *o, const char *key, char *val)
@@ -189,6 +271,16 @@ static void set_opt(struct opts *o, const char *key, char *val)
 		if (l < 0)
 			usage_exit("--log-level: error, warn, info or debug");
 		log_level = l;
+	} else if (!strcmp(key, "log-format")) {
+		if (strcmp(val, "text") && strcmp(val, "json"))
+			bad_value(key, val, "text or json");
+		log_json = !strcmp(val, "json");
+	} else if (!strcmp(key, "metrics")) {
+		if (!troupe_metrics_valid(val))
+			bad_value(key, val,
+			          "tcp://IP:PORT (IP: IPv4, [IPv6] or *; "
+			          "port 0 picks one)");
+		o->metrics = val;
 	} else {
 		char why[160];
 		snprintf(why, sizeof(why), "unknown option: %s", key);
@@ -281,10 +373,9 @@ static int load_curve(const char *dir, tr_net_opts_t *no, char *keys,
 	     *sec = keys + 123;
 	if (!read_keypair(dir, "server.key", srv_pub, srv_sec) ||
 	    !read_keypair(dir, "node.key", pub, sec)) {
-		fprintf(stderr,
-		        "troupe-node: --curve-dir %s: needs server.key and "
-		        "node.key (public and secret key, Z85)\n",
-		        dir);
+		failf("--curve-dir %s: needs server.key and node.key (public "
+		      "and secret key, Z85)",
+		      dir);
 		return -1;
 	}
 	char path[4096];
@@ -308,8 +399,7 @@ static int load_curve(const char *dir, tr_net_opts_t *no, char *keys,
 	if (d)
 		closedir(d);
 	if (!n) {
-		fprintf(stderr,
-		        "troupe-node: --curve-dir %s: no allowed/*.pub\n", dir);
+		failf("--curve-dir %s: no allowed/*.pub", dir);
 		return -1;
 	}
 	no->curve_server_public = srv_pub;
@@ -335,6 +425,8 @@ int main(int argc, char **argv)
 	        {"heartbeat-ms", required_argument, 0, 0},
 	        {"timeout-ms", required_argument, 0, 0},
 	        {"log-level", required_argument, 0, 0},
+	        {"log-format", required_argument, 0, 0},
+	        {"metrics", required_argument, 0, 0},
 	        {"config", required_argument, 0, 0},
 	        {"help", no_argument, 0, 'h'},
 	        {0, 0, 0, 0},
@@ -365,6 +457,8 @@ int main(int argc, char **argv)
 		usage_exit("--name and --listen are required");
 	if (!o.secret_file == !o.curve_dir)
 		usage_exit("give one of --secret-file and --curve-dir");
+	/* from here on, what the daemon says is in the chosen log format */
+	log_node = o.name;
 
 	tr_net_opts_t no;
 	tr_net_opts_init(&no);
@@ -379,16 +473,14 @@ int main(int argc, char **argv)
 		size_t len;
 		secret = read_file(o.secret_file, &len);
 		if (!secret) {
-			fprintf(stderr, "troupe-node: --secret-file %s: %s\n",
-			        o.secret_file, strerror(errno));
+			failf("--secret-file %s: %s", o.secret_file,
+			      strerror(errno));
 			return 2;
 		}
 		if (len < TR_SECRET_MIN) {
-			fprintf(stderr,
-			        "troupe-node: --secret-file %s: a secret needs "
-			        "at "
-			        "least %d bytes\n",
-			        o.secret_file, TR_SECRET_MIN);
+			failf("--secret-file %s: a secret needs at least %d "
+			      "bytes",
+			      o.secret_file, TR_SECRET_MIN);
 			free(secret);
 			return 2;
 		}
@@ -412,15 +504,13 @@ int main(int argc, char **argv)
 	tr_node_t *node;
 	tr_err e = tr_node_new(&node, &nopts);
 	if (e) {
-		fprintf(stderr, "troupe-node: cannot start node %s: %s\n",
-		        o.name, tr_strerror(e));
+		failf("cannot start node %s: %s", o.name, tr_strerror(e));
 		free(secret);
 		return 1;
 	}
 	tr_net_t *net;
 	if ((e = tr_net_start(node, &no, &net))) {
-		fprintf(stderr, "troupe-node: cannot listen on %s: %s\n",
-		        o.listen, tr_strerror(e));
+		failf("cannot listen on %s: %s", o.listen, tr_strerror(e));
 		tr_node_destroy(node);
 		free(secret);
 		return 1;
@@ -437,14 +527,17 @@ int main(int argc, char **argv)
 	if ((e = tr_global_start(net, NULL, &g)) ||
 	    (e = tr_dynsup_start(node, &df, &so, &sup)) ||
 	    (troupe_admin_start(node, net, g, sup, logf_) && (e = TR_ENOMEM))) {
-		fprintf(stderr, "troupe-node: cannot start services: %s\n",
-		        tr_strerror(e));
+		failf("cannot start services: %s", tr_strerror(e));
+		goto fail;
+	}
+	if (o.metrics &&
+	    troupe_metrics_start(node, net, g, sup, o.metrics, logf_)) {
+		failf("cannot serve metrics on %s", o.metrics);
 		goto fail;
 	}
 	for (int i = 0; i < o.njoin; i++) {
 		if ((e = tr_net_join(net, o.join[i], 10000))) {
-			fprintf(stderr, "troupe-node: cannot join %s: %s\n",
-			        o.join[i], tr_strerror(e));
+			failf("cannot join %s: %s", o.join[i], tr_strerror(e));
 			goto fail;
 		}
 	}
@@ -461,10 +554,10 @@ int main(int argc, char **argv)
 			*(void **)&start = dlsym(h, TR_APP_ENTRY);
 		int rc = start ? start(node, net, arg) : -1;
 		if (rc) {
-			fprintf(stderr, "troupe-node: --load %s: %s\n", spec,
-			        !h       ? dlerror()
-			        : !start ? "no " TR_APP_ENTRY " in it"
-			                 : "its start failed");
+			failf("--load %s: %s", spec,
+			      !h       ? dlerror()
+			      : !start ? "no " TR_APP_ENTRY " in it"
+			               : "its start failed");
 			goto fail;
 		}
 		logf_(TR_LOG_INFO, "loaded %s", spec);
@@ -477,6 +570,7 @@ int main(int argc, char **argv)
 	sigwait(&set, &sig);
 	logf_(TR_LOG_INFO, "%s: leaving",
 	      sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	troupe_metrics_stop();
 	e = tr_net_leave(net, 5000);
 	if (e)
 		logf_(TR_LOG_WARN, "leave: %s", tr_strerror(e));
@@ -487,6 +581,7 @@ int main(int argc, char **argv)
 	free(secret);
 	return 0;
 fail:
+	troupe_metrics_stop();
 	troupe_admin_stop();
 	tr_global_stop(g);
 	tr_node_destroy(node);
