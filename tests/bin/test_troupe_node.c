@@ -2,11 +2,18 @@
  * tests/bin/test_troupe_node.c - the troupe-node daemon, driven as a user
  * would: started with its flags, joined by a node of this process (a),
  * its built-in behaviours and a loaded application used, stopped with
- * SIGTERM. Paths come from TR_TROUPE_NODE and TR_APP_GREETER; daemons
- * read nothing from stdin, are killed by the fixture whatever happens.
+ * SIGTERM; its Prometheus endpoint fetched with a plain HTTP/1.0 GET, its
+ * JSON log lines parsed. Paths come from TR_TROUPE_NODE and
+ * TR_APP_GREETER; daemons read nothing from stdin, are killed by the
+ * fixture whatever happens.
  */
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -49,6 +56,40 @@ static void read_all(int fd, char *buf, size_t cap)
 		n += (size_t)r;
 	buf[n] = 0;
 	close(fd);
+}
+
+/* Run troupe-node with args to its exit; its stderr into err. Returns
+ * the exit status (-1 if it did not exit). */
+static int run_to_exit(char *const args[], char *err, size_t cap)
+{
+	FILE *out;
+	int ef, st;
+	pid_t p = run_daemon(args, &out, &ef);
+	read_all(ef, err, cap);
+	waitpid(p, &st, 0);
+	fclose(out);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Append the flags of extra (NULL-ended; may be NULL) to args[0..n),
+ * which has room for 32, and end it with NULL. */
+static char *const *with_extra(const char **args, size_t n,
+                               const char *const *extra)
+{
+	while (extra && *extra && n < 31)
+		args[n++] = *extra++;
+	args[n] = NULL;
+	return (char *const *)args;
+}
+
+/* Run a node "x" with the right secret and the flags of extra to its
+ * exit (run_to_exit()). */
+static int run_x_to_exit(const char *const *extra, char *err, size_t cap)
+{
+	const char *args[32] = {
+	        "troupe-node",       "--name",        "x",        "--listen",
+	        "tcp://127.0.0.1:0", "--secret-file", secret_path};
+	return run_to_exit(with_extra(args, 7, extra), err, cap);
 }
 
 static void setup(void)
@@ -95,30 +136,122 @@ static void teardown(void)
 
 static int errfd = -1;
 
-static void start_n1(const char *secret_file)
+/* Start n1 with the greeter loaded, then the flags of extra (NULL-ended;
+ * may be NULL), and wait for its ready line. */
+static void start_n1_with(const char *secret_file, const char *const *extra)
 {
-	char *args[] = {"troupe-node",
-	                "--name",
-	                "n1",
-	                "--listen",
-	                "tcp://127.0.0.1:0",
-	                "--secret-file",
-	                (char *)secret_file,
-	                "--load",
-	                (char *)getenv("TR_APP_GREETER"),
-	                "--heartbeat-ms",
-	                "50",
-	                NULL};
 	char greeter[512];
 	snprintf(greeter, sizeof(greeter), "%s:Hi", getenv("TR_APP_GREETER"));
-	args[8] = greeter;
-	daemon_pid = run_daemon(args, &daemon_out, &errfd);
+	const char *args[32] = {"troupe-node",
+	                        "--name",
+	                        "n1",
+	                        "--listen",
+	                        "tcp://127.0.0.1:0",
+	                        "--secret-file",
+	                        secret_file,
+	                        "--load",
+	                        greeter,
+	                        "--heartbeat-ms",
+	                        "50"};
+	daemon_pid =
+	        run_daemon(with_extra(args, 11, extra), &daemon_out, &errfd);
 	char line[512];
 	cr_assert(fgets(line, sizeof(line), daemon_out), "no ready line");
 	cr_assert_eq(
 	        sscanf(line, "troupe-node n1 listening on %255s", daemon_ep), 1,
 	        "ready line: %s", line);
 	cr_assert(!strncmp(daemon_ep, "tcp://127.0.0.1:", 16));
+}
+
+static void start_n1(const char *secret_file)
+{
+	start_n1_with(secret_file, NULL);
+}
+
+/* The next line of fd, newline dropped; false at EOF or after ms
+ * without a byte. */
+static bool read_line(int fd, char *buf, size_t cap, int ms)
+{
+	size_t n = 0;
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	char c = 0;
+	while (n + 1 < cap && poll(&p, 1, ms) == 1 && read(fd, &c, 1) == 1) {
+		if (c == '\n')
+			break;
+		buf[n++] = c;
+	}
+	buf[n] = 0;
+	return n || c == '\n';
+}
+
+static char metrics_line[1024];
+
+/* The port of the daemon's metrics, from its log line (text or JSON)
+ * "metrics on http://127.0.0.1:PORT/metrics" on stderr; the line stays
+ * in metrics_line. */
+static unsigned metrics_port(void)
+{
+	char *line = metrics_line;
+	while (read_line(errfd, line, sizeof(metrics_line), WAIT_MS)) {
+		char *at = strstr(line, "metrics on http://127.0.0.1:");
+		unsigned port;
+		if (at && sscanf(at, "metrics on http://127.0.0.1:%u/", &port))
+			return port;
+	}
+	cr_assert_fail("no metrics line on the daemon's stderr");
+	return 0;
+}
+
+/* GET path from 127.0.0.1:port over HTTP/1.0; the status, the value of
+ * Content-Type into type and the body into body. */
+static int http_get(unsigned port, const char *path, char *type, size_t tcap,
+                    char *body, size_t bcap)
+{
+	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(s, 0);
+	struct timeval tv = {.tv_sec = WAIT_MS / 1000};
+	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	struct sockaddr_in a = {.sin_family = AF_INET,
+	                        .sin_port = htons((uint16_t)port),
+	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	cr_assert_eq(connect(s, (struct sockaddr *)&a, sizeof(a)), 0);
+	char req[256];
+	int n = snprintf(req, sizeof(req),
+	                 "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+	cr_assert_eq(write(s, req, (size_t)n), n);
+	static char resp[1 << 17];
+	read_all(s, resp, sizeof(resp)); /* HTTP/1.0: the server closes */
+	int status = 0;
+	cr_assert_eq(sscanf(resp, "HTTP/1.%*d %d", &status), 1, "reply: %s",
+	             resp);
+	char *end = strstr(resp, "\r\n\r\n");
+	cr_assert(end, "no end of headers: %s", resp);
+	*end = 0;
+	char *h = strcasestr(resp, "\r\nContent-Type:");
+	type[0] = 0;
+	if (h) {
+		h += strlen("\r\nContent-Type:");
+		h += strspn(h, " \t");
+		snprintf(type, tcap, "%.*s", (int)strcspn(h, "\r\n"), h);
+	}
+	snprintf(body, bcap, "%s", end + 4);
+	return status;
+}
+
+/* The value of the sample written exactly `name` (labels included) in a
+ * Prometheus text; -1 if there is none. */
+static double sample(const char *text, const char *name)
+{
+	size_t l = strlen(name);
+	for (const char *line = text; *line;) {
+		if (!strncmp(line, name, l) && line[l] == ' ')
+			return strtod(line + l + 1, NULL);
+		const char *nl = strchr(line, '\n');
+		if (!nl)
+			break;
+		line = nl + 1;
+	}
+	return -1;
 }
 
 static bool is_tag(const tr_msg_t *m, void *arg)
@@ -224,40 +357,190 @@ Test(troupe_node, bad_usage_is_one_clear_line_and_exit_2, .init = setup,
 	         "--heartbeat-ms", "soon", NULL},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		FILE *out;
-		int ef;
-		pid_t p = run_daemon((char *const *)cases[i], &out, &ef);
 		char err[2048];
-		read_all(ef, err, sizeof(err));
-		int st;
-		waitpid(p, &st, 0);
-		fclose(out);
-		cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2,
-		          "case %zu exit %d", i, WEXITSTATUS(st));
+		int st = run_to_exit((char *const *)cases[i], err, sizeof(err));
+		cr_assert_eq(st, 2, "case %zu exit %d", i, st);
 		cr_assert(!strncmp(err, "troupe-node: ", 13), "case %zu: %s", i,
 		          err);
 	}
 	/* a load that fails is exit 1 */
-	char *args[] = {"troupe-node",
-	                "--name",
-	                "x",
-	                "--listen",
-	                "tcp://127.0.0.1:0",
-	                "--secret-file",
-	                secret_path,
-	                "--load",
-	                "/nonexistent/app.so",
-	                NULL};
-	FILE *out;
-	int ef;
-	pid_t p = run_daemon(args, &out, &ef);
+	const char *load[] = {"--load", "/nonexistent/app.so", NULL};
 	char err[2048];
-	read_all(ef, err, sizeof(err));
-	int st;
-	waitpid(p, &st, 0);
-	fclose(out);
-	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1);
+	cr_assert_eq(run_x_to_exit(load, err, sizeof(err)), 1);
 	cr_assert(strstr(err, "--load"), "%s", err);
+}
+
+Test(troupe_node, a_bad_log_format_or_metrics_endpoint_is_exit_2, .init = setup,
+     .fini = teardown, .timeout = 60)
+{
+	static const struct {
+		const char *flags[3], *want;
+	} cases[] = {
+	        {{"--log-format", "xml"},
+	         "--log-format xml: expected text or json"},
+	        {{"--metrics", "garbage"},
+	         "--metrics garbage: expected tcp://"},
+	        {{"--metrics", "tcp://127.0.0.1:99999"}, "--metrics tcp://"},
+	        {{"--metrics", "tcp://127.0.0.1"}, "--metrics tcp://"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char err[2048];
+		int st = run_x_to_exit(cases[i].flags, err, sizeof(err));
+		cr_assert_eq(st, 2, "case %zu exit %d", i, st);
+		char want[128];
+		snprintf(want, sizeof(want), "troupe-node: %s", cases[i].want);
+		cr_assert(!strncmp(err, want, strlen(want)), "case %zu: %s", i,
+		          err);
+	}
+	/* a metrics port already taken: cannot start, exit 1 */
+	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET,
+	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	cr_assert_eq(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
+	cr_assert_eq(listen(s, 1), 0);
+	cr_assert_eq(getsockname(s, (struct sockaddr *)&a, &len), 0);
+	char ep[64];
+	snprintf(ep, sizeof(ep), "tcp://127.0.0.1:%u", ntohs(a.sin_port));
+	const char *taken[] = {"--metrics", ep, NULL};
+	char err[2048];
+	int st = run_x_to_exit(taken, err, sizeof(err));
+	close(s);
+	cr_assert_eq(st, 1, "exit %d: %s", st, err);
+	cr_assert(strstr(err, "troupe-node: cannot serve metrics on"), "%s",
+	          err);
+}
+
+/* Every sample line of a Prometheus text belongs to a family with a
+ * TYPE line. */
+static void check_types(const char *text)
+{
+	for (const char *line = text; *line;) {
+		size_t l = strcspn(line, "\n");
+		if (*line != '#') {
+			char want[256];
+			snprintf(want, sizeof(want), "# TYPE %.*s ",
+			         (int)strcspn(line, "{ "), line);
+			cr_assert(strstr(text, want), "no TYPE for %.*s",
+			          (int)l, line);
+		}
+		line += l + !!line[l];
+	}
+}
+
+Test(troupe_node, metrics_serves_prometheus_text_with_the_peers, .init = setup,
+     .fini = teardown, .timeout = 60)
+{
+	const char *extra[] = {"--metrics", "tcp://127.0.0.1:0", NULL};
+	start_n1_with(secret_path, extra);
+	unsigned port = metrics_port();
+	cr_assert_eq(tr_net_join(neta, daemon_ep, WAIT_MS), TR_OK);
+	tr_msg_free(node_event("nodeup", "n1"));
+	/* once n1 has answered a call from us, it has us up */
+	tr_pid_t e;
+	tr_msg_t *rep = NULL;
+	cr_assert_eq(tr_spawn_on(neta, "n1", "echo", NULL, WAIT_MS, &e), TR_OK);
+	cr_assert_eq(tr_call(node, e, mk_int("v", 1), WAIT_MS, &rep, NULL, 0),
+	             TR_OK);
+	tr_msg_free(rep);
+
+	static char body[1 << 17];
+	char type[256];
+	int status = http_get(port, "/metrics", type, sizeof(type), body,
+	                      sizeof(body));
+	cr_assert_eq(status, 200, "%d: %s", status, body);
+	cr_assert(!strncmp(type, "text/plain; version=0.0.4", 25), "%s", type);
+	check_types(body);
+	cr_assert(strstr(body, "# TYPE troupe_actors gauge\n"), "%s", body);
+	cr_assert(
+	        strstr(body, "# TYPE troupe_messages_handled_total counter\n"));
+	/* the registry's server, the root supervisor, the greeter, echo */
+	cr_assert_geq(sample(body, "troupe_actors"), 4, "%s", body);
+	cr_assert_eq(sample(body, "troupe_nodes_up"), 1, "%s", body);
+	cr_assert_geq(sample(body, "troupe_messages_handled_total"), 1);
+	cr_assert_eq(sample(body, "troupe_peer_up{peer=\"a\"}"), 1, "%s", body);
+	cr_assert_geq(
+	        sample(body, "troupe_peer_messages_received_total{peer=\"a\"}"),
+	        1, "%s", body);
+	cr_assert_geq(sample(body, "troupe_mailbox_peak_messages"), 1);
+	cr_assert_eq(sample(body, "troupe_net_rejected_frames_total{reason="
+	                          "\"auth\"}"),
+	             0);
+	cr_assert_eq(sample(body, "troupe_node_info{node=\"n1\",version="
+	                          "\"" TR_VERSION_STRING "\"}"),
+	             1, "%s", body);
+	cr_assert_eq(
+	        http_get(port, "/nope", type, sizeof(type), body, sizeof(body)),
+	        404);
+}
+
+/* The stderr lines of a daemon that ran to its exit: each one a JSON
+ * object of exactly ts, level, node and msg. Returns how many, and
+ * whether a msg had `want` in it. */
+static int json_lines(char *err, const char *node_name, const char *want,
+                      bool *found)
+{
+	int n = 0;
+	*found = false;
+	for (char *line = err, *nl; *line; line = nl + 1, n++) {
+		cr_assert((nl = strchr(line, '\n')), "no newline: %s", line);
+		*nl = 0;
+		json_error_t je;
+		json_t *o = json_loads(line, 0, &je);
+		cr_assert(json_is_object(o), "not a JSON object: %s (%s)", line,
+		          je.text);
+		const char *ts = json_string_value(json_object_get(o, "ts"));
+		const char *lv = json_string_value(json_object_get(o, "level"));
+		const char *nd = json_string_value(json_object_get(o, "node"));
+		const char *msg = json_string_value(json_object_get(o, "msg"));
+		cr_assert_eq(json_object_size(o), 4, "%s", line);
+		int y, mo, d, h, mi, s, ms;
+		char z = 0;
+		cr_assert(ts && strlen(ts) == 24 &&
+		                  sscanf(ts, "%4d-%2d-%2dT%2d:%2d:%2d.%3d%c",
+		                         &y, &mo, &d, &h, &mi, &s, &ms,
+		                         &z) == 8 &&
+		                  z == 'Z',
+		          "ts: %s", line);
+		cr_assert(lv && strstr(" error warn info debug ", lv) &&
+		                  strlen(lv) >= 4,
+		          "level: %s", line);
+		cr_assert(nd && !strcmp(nd, node_name), "node: %s", line);
+		cr_assert(msg, "msg: %s", line);
+		*found |= strstr(msg, want) != NULL;
+		json_decref(o);
+	}
+	return n;
+}
+
+Test(troupe_node, log_format_json_is_one_object_a_line, .init = setup,
+     .fini = teardown, .timeout = 60)
+{
+	const char *extra[] = {"--log-format", "json", NULL};
+	start_n1_with(secret_path, extra);
+	cr_assert_eq(tr_net_join(neta, daemon_ep, WAIT_MS), TR_OK);
+	tr_msg_free(node_event("nodeup", "n1"));
+	kill(daemon_pid, SIGTERM);
+	tr_msg_free(node_event("nodedown", "n1"));
+	int st;
+	cr_assert_eq(waitpid(daemon_pid, &st, 0), daemon_pid);
+	daemon_pid = 0;
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	static char err[1 << 16];
+	read_all(errfd, err, sizeof(err));
+	bool leaving;
+	/* loaded, nodeup a, leaving, nodedown a at least */
+	cr_assert_geq(json_lines(err, "n1", "SIGTERM: leaving", &leaving), 3,
+	              "%s", err);
+	cr_assert(leaving, "%s", err);
+	/* a failure to start is JSON too, quotes and backslashes escaped */
+	const char *load[] = {"--log-format", "json", "--load",
+	                      "/nonexistent/a \"b\\c\n.so", NULL};
+	cr_assert_eq(run_x_to_exit(load, err, sizeof(err)), 1, "%s", err);
+	bool said;
+	cr_assert_eq(json_lines(err, "x", "/nonexistent/a \"b\\c\n.so", &said),
+	             1, "%s", err);
+	cr_assert(said, "%s", err);
 }
 
 /* Start n1 from a --config file (and a CURVE dir when curve is set). */
@@ -283,12 +566,17 @@ static void start_from_config(const char *extra)
 Test(troupe_node, a_config_file_does_what_the_flags_do, .init = setup,
      .fini = teardown, .timeout = 60)
 {
-	char extra[128];
-	snprintf(extra, sizeof(extra), "secret-file = %s  # the secret",
+	char extra[256];
+	snprintf(extra, sizeof(extra),
+	         "secret-file = %s  # the secret\nlog-format = json\n"
+	         "metrics = tcp://127.0.0.1:0",
 	         secret_path);
 	start_from_config(extra);
 	cr_assert_eq(tr_net_join(neta, daemon_ep, WAIT_MS), TR_OK);
 	tr_msg_free(node_event("nodeup", "n1"));
+	/* the metrics line, in JSON */
+	cr_assert_gt(metrics_port(), 0);
+	cr_assert(!strncmp(metrics_line, "{\"ts\":", 6), "%s", metrics_line);
 }
 
 static void write_pair(const char *path, const char *pub, const char *sec)
