@@ -47,14 +47,14 @@ static bool read_pair(const char *dir, const char *file, char *pub, char *sec)
 }
 
 static int load_curve(const char *dir, tr_net_opts_t *no, struct troupe_keys *k,
-                      const char *prog)
+                      char *why, size_t cap)
 {
 	if (!read_pair(dir, "server.key", k->pairs[0], k->pairs[1]) ||
 	    !read_pair(dir, "node.key", k->pairs[2], k->pairs[3])) {
-		fprintf(stderr,
-		        "%s: --curve-dir %s: needs server.key and node.key "
-		        "(public and secret key, Z85)\n",
-		        prog, dir);
+		snprintf(why, cap,
+		         "--curve-dir %s: needs server.key and node.key "
+		         "(public and secret key, Z85)",
+		         dir);
 		return -1;
 	}
 	char path[4096];
@@ -77,8 +77,7 @@ static int load_curve(const char *dir, tr_net_opts_t *no, struct troupe_keys *k,
 	if (d)
 		closedir(d);
 	if (!k->nallow) {
-		fprintf(stderr, "%s: --curve-dir %s: no allowed/*.pub\n", prog,
-		        dir);
+		snprintf(why, cap, "--curve-dir %s: no allowed/*.pub", dir);
 		return -1;
 	}
 	no->curve_server_public = k->pairs[0];
@@ -91,17 +90,16 @@ static int load_curve(const char *dir, tr_net_opts_t *no, struct troupe_keys *k,
 }
 
 int troupe_keys_load(const char *secret_file, const char *curve_dir,
-                     tr_net_opts_t *no, struct troupe_keys *k, const char *prog)
+                     tr_net_opts_t *no, struct troupe_keys *k, char *why,
+                     size_t cap)
 {
 	memset(k, 0, sizeof(*k));
 	if (!secret_file == !curve_dir) {
-		fprintf(stderr,
-		        "%s: give one of --secret-file and --curve-dir\n",
-		        prog);
+		snprintf(why, cap, "give one of --secret-file and --curve-dir");
 		return -1;
 	}
 	if (curve_dir) {
-		if (load_curve(curve_dir, no, k, prog)) {
+		if (load_curve(curve_dir, no, k, why, cap)) {
 			troupe_keys_free(k);
 			return -1;
 		}
@@ -110,15 +108,14 @@ int troupe_keys_load(const char *secret_file, const char *curve_dir,
 	size_t len;
 	k->secret = slurp(secret_file, &len);
 	if (!k->secret) {
-		fprintf(stderr, "%s: --secret-file %s: %s\n", prog, secret_file,
-		        strerror(errno));
+		snprintf(why, cap, "--secret-file %s: %s", secret_file,
+		         strerror(errno));
 		return -1;
 	}
 	if (len < TR_SECRET_MIN) {
-		fprintf(stderr,
-		        "%s: --secret-file %s: a secret needs at least %d "
-		        "bytes\n",
-		        prog, secret_file, TR_SECRET_MIN);
+		snprintf(why, cap,
+		         "--secret-file %s: a secret needs at least %d bytes",
+		         secret_file, TR_SECRET_MIN);
 		troupe_keys_free(k);
 		return -1;
 	}

@@ -19,12 +19,12 @@ struct troupe_keys {
 
 /*
  * Load exactly one of secret_file and curve_dir into no (which points
- * into k afterwards: keep k as long as no is used). On a problem, one
- * line "PROG: ..." on stderr and -1.
+ * into k afterwards: keep k as long as no is used). On a problem -1,
+ * with why (cap bytes) saying what, e.g. "--secret-file F: No such file".
  */
 int troupe_keys_load(const char *secret_file, const char *curve_dir,
-                     tr_net_opts_t *no, struct troupe_keys *k,
-                     const char *prog);
+                     tr_net_opts_t *no, struct troupe_keys *k, char *why,
+                     size_t cap);
 void troupe_keys_free(struct troupe_keys *k);
 
 #endif

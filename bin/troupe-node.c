@@ -17,7 +17,6 @@
  * serves Prometheus text at http://IP:PORT/metrics (bin/metrics.c). Exit 2
  * on bad usage, 1 on a failure to start.
  */
-#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <getopt.h>
@@ -34,6 +33,7 @@
 #include <unistd.h>
 
 #include "bin/admin.h"
+#include "bin/keys.h"
 #include "bin/metrics.h"
 
 #define MAX_LIST 64
@@ -332,85 +332,6 @@ static void read_config(struct opts *o, const char *path)
 	fclose(f);
 }
 
-/* The whole file, with one trailing newline removed. */
-static char *read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	char *buf = malloc(4097);
-	size_t n = buf ? fread(buf, 1, 4096, f) : 0;
-	fclose(f);
-	if (!buf)
-		return NULL;
-	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-		n--;
-	buf[n] = 0;
-	*len = n;
-	return buf;
-}
-
-/* DIR/server.key and DIR/node.key: "PUBLIC\nSECRET\n" (Z85);
- * DIR/allowed/NAME.pub: one public key each. */
-static bool read_keypair(const char *dir, const char *file, char *pub,
-                         char *sec)
-{
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return false;
-	bool ok = fscanf(f, "%40s %40s", pub, sec) == 2 && strlen(pub) == 40 &&
-	          strlen(sec) == 40;
-	fclose(f);
-	return ok;
-}
-
-static int load_curve(const char *dir, tr_net_opts_t *no, char *keys,
-                      const char **allow)
-{
-	char *srv_pub = keys, *srv_sec = keys + 41, *pub = keys + 82,
-	     *sec = keys + 123;
-	if (!read_keypair(dir, "server.key", srv_pub, srv_sec) ||
-	    !read_keypair(dir, "node.key", pub, sec)) {
-		failf("--curve-dir %s: needs server.key and node.key (public "
-		      "and secret key, Z85)",
-		      dir);
-		return -1;
-	}
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/allowed", dir);
-	DIR *d = opendir(path);
-	int n = 0;
-	struct dirent *de;
-	while (d && (de = readdir(d)) && n < MAX_LIST) {
-		size_t l = strlen(de->d_name);
-		if (l < 5 || strcmp(de->d_name + l - 4, ".pub"))
-			continue;
-		char p[4096 + 256];
-		snprintf(p, sizeof(p), "%s/%s", path, de->d_name);
-		size_t len;
-		char *k = read_file(p, &len);
-		if (k && len == 40)
-			allow[n++] = k;
-		else
-			free(k);
-	}
-	if (d)
-		closedir(d);
-	if (!n) {
-		failf("--curve-dir %s: no allowed/*.pub", dir);
-		return -1;
-	}
-	no->curve_server_public = srv_pub;
-	no->curve_server_secret = srv_sec;
-	no->curve_public = pub;
-	no->curve_secret = sec;
-	no->curve_allow = allow;
-	no->curve_allow_n = (size_t)n;
-	return 0;
-}
-
 /* ---- main ---------------------------------------------------------------- */
 
 int main(int argc, char **argv)
@@ -466,27 +387,12 @@ int main(int argc, char **argv)
 	no.heartbeat_ms = o.heartbeat_ms;
 	no.timeout_ms = o.timeout_ms;
 	no.log = net_log;
-	char *secret = NULL;
-	static char keys[4 * 41];
-	static const char *allow[MAX_LIST];
-	if (o.secret_file) {
-		size_t len;
-		secret = read_file(o.secret_file, &len);
-		if (!secret) {
-			failf("--secret-file %s: %s", o.secret_file,
-			      strerror(errno));
-			return 2;
-		}
-		if (len < TR_SECRET_MIN) {
-			failf("--secret-file %s: a secret needs at least %d "
-			      "bytes",
-			      o.secret_file, TR_SECRET_MIN);
-			free(secret);
-			return 2;
-		}
-		no.secret = secret;
-		no.secret_len = len;
-	} else if (load_curve(o.curve_dir, &no, keys, allow)) {
+	/* static: no points into it for the process's life */
+	static struct troupe_keys keys;
+	char why[512];
+	if (troupe_keys_load(o.secret_file, o.curve_dir, &no, &keys, why,
+	                     sizeof(why))) {
+		failf("%s", why);
 		return 2;
 	}
 
@@ -505,14 +411,14 @@ int main(int argc, char **argv)
 	tr_err e = tr_node_new(&node, &nopts);
 	if (e) {
 		failf("cannot start node %s: %s", o.name, tr_strerror(e));
-		free(secret);
+		troupe_keys_free(&keys);
 		return 1;
 	}
 	tr_net_t *net;
 	if ((e = tr_net_start(node, &no, &net))) {
 		failf("cannot listen on %s: %s", o.listen, tr_strerror(e));
 		tr_node_destroy(node);
-		free(secret);
+		troupe_keys_free(&keys);
 		return 1;
 	}
 	tr_net_export(net, &echo_b);
@@ -578,13 +484,13 @@ int main(int argc, char **argv)
 	troupe_admin_stop();
 	tr_global_stop(g);
 	tr_node_destroy(node);
-	free(secret);
+	troupe_keys_free(&keys);
 	return 0;
 fail:
 	troupe_metrics_stop();
 	troupe_admin_stop();
 	tr_global_stop(g);
 	tr_node_destroy(node);
-	free(secret);
+	troupe_keys_free(&keys);
 	return 1;
 }

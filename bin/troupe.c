@@ -550,8 +550,13 @@ int main(int argc, char **argv)
 	tr_net_opts_init(&no);
 	no.hidden = true; /* and no listener: it only connects */
 	struct troupe_keys keys;
-	if (troupe_keys_load(secret_file, curve_dir, &no, &keys, "troupe"))
+	char why[512];
+	if (troupe_keys_load(secret_file, curve_dir, &no, &keys, why,
+	                     sizeof(why))) {
+		fprintf(stderr, "troupe: %s\n", why);
+		tr_msg_free(req);
 		return 2;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	char name[64];
 	snprintf(name, sizeof(name), "troupe-cli-%d", (int)getpid());
