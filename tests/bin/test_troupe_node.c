@@ -639,8 +639,19 @@ Test(troupe_node, curve_dir, .init = setup, .fini = teardown, .timeout = 60)
 	if (!e)
 		e = tr_spawn_on(netc, "n1", "echo", NULL, 3 * WAIT_MS, &echo);
 	tr_node_destroy(c);
-	char cmd[128];
+	/* the CLI reads the same layout: its node.key is allowed */
+	char cmd[1024], got[64] = "";
+	snprintf(cmd, sizeof(cmd),
+	         "%s --node %s --curve-dir %s --timeout 15000 ping 2>&1",
+	         getenv("TR_TROUPE_CLI"), daemon_ep, dir);
+	FILE *p = popen(cmd, "r");
+	cr_assert(p);
+	if (!fgets(got, sizeof(got), p))
+		got[0] = 0;
+	int cli_rc = pclose(p);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	cr_assert_eq(system(cmd), 0);
 	cr_assert_eq(e, TR_OK, "%s", tr_err_name(e));
+	cr_assert_str_eq(got, "pong\n");
+	cr_assert_eq(cli_rc, 0);
 }
