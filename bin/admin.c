@@ -269,54 +269,62 @@ static void do_nodes(const tr_from_t *from)
 }
 
 struct names_ctx {
-	struct out *o;
-	const struct peers *p;
-	size_t n;
+	struct {
+		char *name;
+		tr_pid_t pid;
+	} * v;
+	size_t n, cap;
+	bool oom;
 };
 
-static bool count_name(const char *name, size_t len, tr_pid_t pid, void *ctx)
-{
-	(void)name;
-	(void)len;
-	(void)pid;
-	((struct names_ctx *)ctx)->n++;
-	return true;
-}
-
-static bool pack_name(const char *name, size_t len, tr_pid_t pid, void *ctx)
+static bool take_name(const char *name, size_t len, tr_pid_t pid, void *ctx)
 {
 	struct names_ctx *c = ctx;
-	if (!c->n)
-		return false; /* more came since the count: next time */
-	c->n--;
-	msgpack_pack_array(&c->o->pk, 3);
-	msgpack_pack_str_with_body(&c->o->pk, name, len);
-	p_pid(c->o, pid);
-	p_str(c->o, node_of(c->p, pid));
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? 2 * c->cap : 64;
+		void *v = realloc(c->v, cap * sizeof(*c->v));
+		if (!v) {
+			c->oom = true;
+			return false;
+		}
+		c->v = v;
+		c->cap = cap;
+	}
+	if (!(c->v[c->n].name = strndup(name, len))) {
+		c->oom = true;
+		return false;
+	}
+	c->v[c->n++].pid = pid;
 	return true;
 }
 
-/* ["ok", [[name, pid, node]...]] from this node's replica. */
+/* ["ok", [[name, pid, node]...]] from this node's replica (one pass over
+ * it, then packed). */
 static void do_names(const tr_from_t *from)
 {
-	struct peers p;
-	peers_get(&p);
-	struct out o;
-	struct names_ctx c = {&o, &p, 0};
+	struct names_ctx c = {0};
 	size_t total;
-	tr_global_foreach(A.g, count_name, &c, &total);
-	out_init(&o, "ok", 1);
-	size_t want = c.n;
-	msgpack_pack_array(&o.pk, want);
-	tr_global_foreach(A.g, pack_name, &c, &total);
-	for (; c.n; c.n--) { /* names that went meanwhile: pad */
-		msgpack_pack_array(&o.pk, 3);
-		p_str(&o, "");
-		p_str(&o, NULL);
-		p_str(&o, NULL);
+	tr_global_foreach(A.g, take_name, &c, &total);
+	if (c.oom) {
+		reply_error(from, "out of memory");
+	} else {
+		struct peers p;
+		peers_get(&p);
+		struct out o;
+		out_init(&o, "ok", 1);
+		msgpack_pack_array(&o.pk, c.n);
+		for (size_t i = 0; i < c.n; i++) {
+			msgpack_pack_array(&o.pk, 3);
+			p_str(&o, c.v[i].name);
+			p_pid(&o, c.v[i].pid);
+			p_str(&o, node_of(&p, c.v[i].pid));
+		}
+		free(p.v);
+		send_out(from, &o);
 	}
-	free(p.v);
-	send_out(from, &o);
+	for (size_t i = 0; i < c.n; i++)
+		free(c.v[i].name);
+	free(c.v);
 }
 
 /* A global name or a pid's text. */
