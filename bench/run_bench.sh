@@ -23,7 +23,7 @@ names=("$@")
 [ ${#names[@]} -gt 0 ] || names=(spawn_flat spawn_tree mailbox pingpong ring idle_memory dynamic_children restart_latency
 	remote_throughput remote_pingpong detect_nodedown
 	global_register global_register_p99 global_whereis registry_sync
-	registry_sync_100k)
+	registry_sync_100k failover failover_max)
 repeat=${BENCH_REPEAT:-1}
 here=$(cd "$(dirname "$0")" && pwd)
 tr_bench=$build/bench/tr_bench
@@ -54,7 +54,7 @@ med() { sort -g "$1" | awk '{l[NR]=$0} END {if (NR) print l[int((NR+1)/2)]}'; }
 
 ratio() { # value_troupe value_erlang unit
 	awk -v t="$1" -v e="$2" -v u="$3" 'BEGIN {
-		lower = (u == "s" || u == "B/actor" || u == "MB" || u == "us" || u == "ns")
+		lower = (u == "s" || u == "B/actor" || u == "MB" || u == "ms" || u == "us" || u == "ns")
 		if (t <= 0 || e <= 0) { print "nan"; exit }
 		printf "%.2f", lower ? e / t : t / e }'
 }
@@ -85,9 +85,12 @@ for name in "${names[@]}"; do
 		registry_sync_100k)
 			run_once "$tr_bench_global" "$name" >>"$tmp/t" || ok=0
 			;;
-		global_* | registry_sync)
+		global_* | registry_sync | failover*)
 			# the global registry: troupe's against Erlang's global,
-			# each on a local cluster of separate OS processes
+			# each on a local cluster of separate OS processes;
+			# failover: a supervised child with a global name whose
+			# node is killed (OTP: a hand-written restarter, see
+			# bench/erlang/tr_bench_global.erl)
 			run_once "$tr_bench_global" "$name" >>"$tmp/t" || ok=0
 			run_once erl -noshell -sname "trg$$_$i" -setcookie trbench \
 				-pa "$ebin" -s tr_bench_global main "$name" >>"$tmp/e" || ok=0

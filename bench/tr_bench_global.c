@@ -12,14 +12,24 @@
  *   tr_bench_global registry_sync_100k   the same with 100,000 names (no
  *                                        Erlang twin: filling global with
  *                                        100,000 names took over 15 min)
+ *   tr_bench_global failover             kill -9 of the node of a
+ *                                        supervised child with a global
+ *                                        name until the name answers from
+ *                                        another node: median of FO_N, ms
+ *   tr_bench_global failover_max         the same, the slowest of FO_N
  *
  * The cluster: this process runs node "g1"; children (this program in
  * "serve" mode) run "g0", which sorts first and so leads, and "g2". The
  * measuring node is not the leader, as with global (whose lock is taken on
  * every node anyway).
+ *
+ * failover has a cluster of its own: this process runs nodes "a" (the
+ * leader, and the supervisor's node) and "c"; "b" is a child process,
+ * started afresh for each kill. Every node exports the behaviour "echo".
  */
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +46,9 @@
 #define SYNC_NAMES 10000  /* side by side with Erlang */
 #define SYNC_BIG   100000 /* troupe alone: global cannot hold it in time */
 #define SYNC_PAR   64
+#define FO_N       20 /* kills per run, after FO_WARM */
+#define FO_WARM    1
+#define FO_NAME    "failover"
 
 static tr_node_t *node;
 static tr_net_t *net;
@@ -66,6 +79,19 @@ static void die(const char *what, tr_err e)
 	exit(1);
 }
 
+/* "echo": answers a call with a copy of the request. */
+static void echo_receive(void *state, tr_msg_t *m)
+{
+	(void)state;
+	tr_from_t from;
+	tr_msg_t *r;
+	if (tr_msg_kind(m) == TR_MSG_CALL && !tr_msg_from(m, &from) &&
+	    !tr_msg_dup(m, &r))
+		tr_reply(&from, r);
+}
+
+static const tr_behaviour_t echo_b = {.name = "echo", .receive = echo_receive};
+
 static void start(const char *name, tr_node_t **n, tr_net_t **nt,
                   tr_global_t **g)
 {
@@ -81,6 +107,8 @@ static void start(const char *name, tr_node_t **n, tr_net_t **nt,
 	no.secret_len = strlen(SECRET);
 	if ((e = tr_net_start(*n, &no, nt)))
 		die("tr_net_start", e);
+	if ((e = tr_net_export(*nt, &echo_b)))
+		die("tr_net_export", e);
 	if ((e = tr_global_start(*nt, NULL, g)))
 		die("tr_global_start", e);
 }
@@ -137,26 +165,32 @@ static void stop_children(void)
 	nkids = 0;
 }
 
+/* Wait until g's replica is installed for a view of members other nodes
+ * led by leader. */
+static void settle(tr_global_t *g, size_t members, const char *leader)
+{
+	tr_global_info_t info;
+	for (int tries = 0;; tries++) {
+		tr_err e = tr_global_sync(g, 10000);
+		if (e)
+			die("sync", e);
+		tr_global_info(g, &info);
+		if (info.members == members && !strcmp(info.leader, leader))
+			break;
+		if (tries == 1000)
+			die("the cluster did not settle", 0);
+	}
+}
+
 static void cluster(int children)
 {
 	start("g1", &node, &net, &glob);
 	spawn_child("g0");
 	if (children > 1)
 		spawn_child("g2");
-	tr_global_info_t info;
-	for (int tries = 0;; tries++) {
-		/* the children joined before they printed READY; wait until
-		 * every registry agrees on the three of us */
-		tr_err e = tr_global_sync(glob, 10000);
-		if (e)
-			die("sync", e);
-		tr_global_info(glob, &info);
-		if (info.members == (size_t)children &&
-		    !strcmp(info.leader, "g0"))
-			break;
-		if (tries == 1000)
-			die("the cluster did not settle", 0);
-	}
+	/* the children joined before they printed READY; wait until every
+	 * registry agrees on the three of us */
+	settle(glob, (size_t)children, "g0");
 }
 
 static void idle_receive(void *state, tr_msg_t *m)
@@ -267,6 +301,108 @@ static void bench_sync(int names)
 	tr_node_destroy(n2);
 }
 
+/* ---- failover ------------------------------------------------------- */
+
+static tr_inbox_t *events; /* on c: c's registry events */
+
+static bool is_tag(const tr_msg_t *m, void *arg)
+{
+	return tr_msg_is(m, arg);
+}
+
+/* Wait for c's replica to report FO_NAME (un)registered ("global_" tag)
+ * with a pid other than not; that pid. */
+static tr_pid_t await_name(const char *tag, tr_pid_t not )
+{
+	for (;;) {
+		tr_msg_t *m;
+		tr_err e = tr_inbox_receive_match(events, 10000, is_tag,
+		                                  (void *)tag, &m);
+		if (e)
+			die(tag, e);
+		char nm[64];
+		tr_pid_t p;
+		bool hit = !tr_msg_get_strbuf(m, 0, nm, sizeof(nm)) &&
+		           !strcmp(nm, FO_NAME) && !tr_msg_get_pid(m, 1, &p) &&
+		           !tr_pid_eq(p, not );
+		tr_msg_free(m);
+		if (hit)
+			return p;
+	}
+}
+
+/* One kill: b starts, the child goes there, b is killed; ms from the
+ * kill until the name, looked up on c, answers a call. */
+static double failover_once(tr_node_t *nc, tr_global_t *gc)
+{
+	spawn_child("b");
+	settle(glob, 2, "a");
+	settle(gc, 2, "a");
+	tr_placement_t pl = {0};
+	pl.net = net;
+	pl.behaviour = "echo";
+	pl.node = "b";
+	pl.failover = true;
+	pl.global = glob;
+	pl.global_name = FO_NAME;
+	tr_child_spec_t spec;
+	tr_child_spec_init(&spec);
+	spec.id = "worker";
+	spec.place = &pl;
+	tr_pid_t sup;
+	tr_err e = tr_supervisor_start(node, NULL, &spec, 1, NULL, &sup, NULL);
+	if (e)
+		die("tr_supervisor_start", e);
+	tr_pid_t x = await_name("global_registered", TR_PID_NONE);
+	if (x.node != tr_node_id_of_name("b"))
+		die("the child is not on b", 0);
+
+	double t0 = now_s();
+	kill(kids[0].pid, SIGKILL);
+	tr_pid_t x2 = await_name("global_registered", x), w;
+	if ((e = tr_global_whereis(gc, FO_NAME, &w)))
+		die("whereis", e);
+	tr_msg_t *req, *rep = NULL;
+	if ((e = tr_msg_new(&req, "ping")) ||
+	    (e = tr_call(nc, w, req, 10000, &rep, NULL, 0)))
+		die("call", e);
+	double ms = (now_s() - t0) * 1e3;
+	tr_msg_free(rep);
+	if (!tr_pid_eq(w, x2) || w.node == x.node)
+		die("the name did not move", 0);
+
+	stop_children();
+	if ((e = tr_supervisor_stop(node, sup, 10000)))
+		die("tr_supervisor_stop", e);
+	while (!tr_pid_eq(await_name("global_unregistered", TR_PID_NONE), x2))
+		;
+	return ms;
+}
+
+static void bench_failover(bool max)
+{
+	start("a", &node, &net, &glob);
+	tr_node_t *nc;
+	tr_net_t *netc;
+	tr_global_t *gc;
+	start("c", &nc, &netc, &gc);
+	tr_err e = tr_net_join(netc, tr_net_endpoint(net), 10000);
+	if (e || (e = tr_inbox_new(nc, &events)) ||
+	    (e = tr_global_monitor(gc, tr_inbox_pid(events), true)))
+		die("c", e);
+	static double ms[FO_N];
+	for (int i = 0; i < FO_WARM + FO_N; i++) {
+		double t = failover_once(nc, gc);
+		if (i >= FO_WARM)
+			ms[i - FO_WARM] = t;
+	}
+	qsort(ms, FO_N, sizeof(ms[0]), cmp_d);
+	printf("VALUE %.2f ms\n", max ? ms[FO_N - 1] : ms[FO_N / 2]);
+	tr_inbox_destroy(events);
+	tr_global_stop(gc);
+	tr_node_destroy(nc);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 4 && !strcmp(argv[1], "serve"))
@@ -286,6 +422,10 @@ int main(int argc, char **argv)
 		bench_sync(SYNC_NAMES);
 	else if (!strcmp(n, "registry_sync_100k"))
 		bench_sync(SYNC_BIG);
+	else if (!strcmp(n, "failover"))
+		bench_failover(false);
+	else if (!strcmp(n, "failover_max"))
+		bench_failover(true);
 	else {
 		fprintf(stderr, "tr_bench_global: unknown benchmark %s\n", n);
 		return 2;
