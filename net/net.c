@@ -815,6 +815,8 @@ static size_t frame_head(struct chunk *c, uint64_t seq)
 	return off;
 }
 
+static void refuse_router(struct tr_net *net, const uint8_t *rid,
+                          size_t rid_len, const char *why);
 static void session_down(struct tr_net *net, struct peer *p, const char *reason,
                          bool retry);
 
@@ -1037,6 +1039,13 @@ static void session_down(struct tr_net *net, struct peer *p, const char *reason,
 	tr__gate_open(&p->gate);
 	if (p->out)
 		out_close(p->out);
+	/* The peer's line into our ROUTER belonged to this session: tell
+	 * it so, or the peer would go on sending on a line we no longer
+	 * know (a half-open session until its heartbeat timeout, and worse:
+	 * it would reuse that line for its next session with us). Not
+	 * needed when the peer itself left: it closed everything. */
+	if (p->in_up && p->rid_len && (strcmp(reason, "left") || net->leaving))
+		refuse_router(net, p->rid, p->rid_len, "no session");
 	p->in_up = false;
 	p->rid_len = 0;
 	p->via_router = false;
@@ -1673,10 +1682,15 @@ static void on_router_frame(struct tr_net *net, const uint8_t *rid,
 	case TR_W_LEAVE_ACK:
 	case TR_W_NODES:
 		if (!p) {
-			/* nothing before authentication */
+			/* nothing before authentication. A well-formed session
+			 * frame on a line we do not know is a peer that still
+			 * believes in a session we ended: say so, so that it
+			 * ends its side and reconnects (the answer is smaller
+			 * than the frame, and goes nowhere else) */
 			stat_add(&net->st_rejected_auth, 1);
 			net_warn_limited(net, "dropped a frame",
 			                 "unauthenticated peer");
+			refuse_router(net, rid, rid_len, "no session");
 			return;
 		}
 		on_session_frame(net, p, &f);

@@ -569,6 +569,44 @@ Test(mesh, joining_through_one_node_connects_everyone)
 	tr_msg_free(rep);
 }
 
+/* A call from node `from` to an echo actor on `to`: both directions of
+ * the pair carry frames. */
+static void round_trip(tr_node_t *from, tr_node_t *to)
+{
+	tr_pid_t e = spawn_on(to, &echo_b, NULL);
+	tr_msg_t *rep = NULL;
+	tr_err err = tr_call(from, e, mk("p"), WAIT_MS, &rep, NULL, 0);
+	cr_assert_eq(err, TR_OK, "%s -> %s: %s", tr_node_name(from),
+	             tr_node_name(to), tr_err_name(err));
+	tr_msg_free(rep);
+	tr_exit(e, TR_KILL);
+}
+
+/* Leaving and joining again, through one node or the other, while the
+ * third learns of it by gossip: every session comes back whole. (A
+ * session the leaver ended without telling the peer used to stay
+ * half-open: one side up and sending on a line the other had
+ * forgotten, each side in turn, until the next leave.) */
+Test(mesh, leave_and_rejoin_is_never_half_open, .timeout = 120)
+{
+	for (int round = 0; round < 12; round++) {
+		cr_assert_eq(tr_net_leave(netb, WAIT_MS), TR_OK);
+		cr_assert_eq(
+		        tr_net_join(netb,
+		                    tr_net_endpoint(round % 2 ? netc : neta),
+		                    WAIT_MS),
+		        TR_OK, "round %d", round);
+		await_up(neta, "b");
+		await_up(netc, "b");
+		await_up(netb, "a");
+		await_up(netb, "c");
+		round_trip(nb, node);
+		round_trip(node, nb);
+		round_trip(nb, nc);
+		round_trip(nc, nb);
+	}
+}
+
 Test(mesh, a_restarted_node_is_a_new_incarnation)
 {
 	tr_pid_t old = spawn_on(nc, &puppet_b, NULL), pm = spawn_puppet();
