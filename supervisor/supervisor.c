@@ -62,6 +62,10 @@ struct sup {
 	size_t max_children;
 	uint64_t next_id;
 	void *extra; /* given to every start_extra */
+	/* started by a remote spawn (tr_dynsup_behaviour()): its parent is
+	 * whoever linked to it, so an exit signal from any process that is
+	 * not a child is the parent's */
+	bool any_parent;
 };
 
 static uint64_t now_ms(void)
@@ -713,7 +717,7 @@ static void handle(struct sup *s, tr_msg_t *m)
 		struct child *c = child_by_pid(s, from);
 		if (c)
 			child_exited(s, c, reason);
-		else if (tr_pid_eq(from, s->parent))
+		else if (tr_pid_eq(from, s->parent) || s->any_parent)
 			shutdown_self(s, reason);
 		return;
 	}
@@ -855,6 +859,48 @@ static const tr_behaviour_t sup_beh = {
         .receive = sup_receive,
         .terminate = sup_terminate,
 };
+
+/* A DynamicSupervisor started by a spawn of another node (exported with
+ * tr_net_export): arg is NULL or ["dynsup", intensity, period_ms,
+ * max_children]. */
+static tr_err dynsup_remote_init(void **state, void *arg)
+{
+	const tr_msg_t *m = arg;
+	tr_sup_flags_t fl;
+	tr_sup_flags_init(&fl);
+	uint64_t v, max = 0;
+	if (m && !tr_msg_get_uint(m, 0, &v))
+		fl.intensity = (unsigned)(v > 1000000 ? 1000001 : v);
+	if (m && !tr_msg_get_uint(m, 1, &v))
+		fl.period_ms = v;
+	if (m && !tr_msg_get_uint(m, 2, &v))
+		max = v;
+	if (fl.intensity > 1000000)
+		return TR_EINVAL;
+	tr_err child_err = TR_OK;
+	struct sup_arg a = {.fl = &fl,
+	                    .parent = TR_PID_NONE,
+	                    .child_err = &child_err,
+	                    .dynamic = true,
+	                    .max_children = (size_t)max};
+	tr_err e = sup_init(state, &a);
+	if (e)
+		return e;
+	((struct sup *)*state)->any_parent = true;
+	return tr_trap_exit(true, NULL);
+}
+
+static const tr_behaviour_t dynsup_remote_beh = {
+        .name = "dynsup",
+        .init = dynsup_remote_init,
+        .receive = sup_receive,
+        .terminate = sup_terminate,
+};
+
+const tr_behaviour_t *tr_dynsup_behaviour(void)
+{
+	return &dynsup_remote_beh;
+}
 
 /* ---- API ----------------------------------------------------------------- */
 

@@ -235,6 +235,18 @@ typedef struct tr_dynsup_flags {
 TR_API tr_err tr_dynsup_start(tr_node_t *node, const tr_dynsup_flags_t *flags,
                               const tr_spawn_opts_t *opts, tr_pid_t *out);
 /**
+ * tr_dynsup_behaviour() - a DynamicSupervisor as a behaviour named
+ * "dynsup", for tr_net_export(): then other nodes can start one here,
+ * e.g. as a placed child of type TR_CHILD_SUPERVISOR (supervisors of
+ * supervisors across nodes). Spawn argument: NULL or ["dynsup",
+ * intensity, period_ms, max_children]. Started by a spawn, its parent is
+ * whoever linked to it: an exit signal from any process that is not one
+ * of its children stops it (its children first, as any supervisor).
+ * Children are added on its own node (tr_dynsup_start_child(): the
+ * request carries a pointer, it cannot cross nodes).
+ */
+TR_API const tr_behaviour_t *tr_dynsup_behaviour(void);
+/**
  * tr_dynsup_start_child() - start a child from spec (its id is ignored:
  * dynamic children are known by pid). TR_ELIMIT at max_children; the
  * start's error otherwise; *out = TR_PID_NONE if it ignored (nothing is

@@ -332,6 +332,60 @@ Test(remote, any_node_spreads_children_by_id)
 	cr_assert_eq(tr_supervisor_stop(node, sup, WAIT_MS), TR_OK);
 }
 
+/* The remote pid of sup's first placed child, asked from node a. */
+static tr_pid_t first_remote(tr_pid_t sup)
+{
+	for (int i = 0; i < WAIT_MS / 5; i++) {
+		tr_child_info_t ci[4];
+		size_t n = 0;
+		cr_assert_eq(tr_supervisor_which_children(node, sup, ci, 4, &n),
+		             TR_OK);
+		if (n && !tr_pid_is_none(ci[0].remote))
+			return ci[0].remote;
+		expect_no_tag("never-sent", 5);
+	}
+	cr_assert_fail("no placed child");
+	return TR_PID_NONE;
+}
+
+Test(remote, supervisors_of_supervisors_across_nodes)
+{
+	/* a's supervisor -> a DynamicSupervisor on b -> a worker on c */
+	cr_assert_eq(tr_net_export(netb, tr_dynsup_behaviour()), TR_OK);
+	tr_placement_t p = place("b", false, NULL);
+	p.behaviour = "dynsup";
+	tr_child_spec_t s = spec_of("inner", &p);
+	s.type = TR_CHILD_SUPERVISOR;
+	tr_pid_t sup;
+	cr_assert_eq(tr_supervisor_start(node, NULL, &s, 1, NULL, &sup, NULL),
+	             TR_OK);
+	tr_pid_t inner = remote_of(sup, "inner", TR_PID_NONE);
+	cr_assert_eq(inner.node, tr_node_id(nb));
+	tr_placement_t pc = place("c", false, NULL);
+	pc.net = netb; /* the inner supervisor places from b */
+	tr_child_spec_t cs = spec_of("leaf", &pc);
+	tr_pid_t agent;
+	cr_assert_eq(tr_dynsup_start_child(nb, inner, &cs, &agent), TR_OK);
+	/* one tree: a asks b's supervisor about its child on c */
+	tr_pid_t leaf = first_remote(inner);
+	cr_assert_eq(leaf.node, tr_node_id(nc));
+	assert_echoes(leaf);
+	tr_child_info_t ci;
+	size_t n;
+	cr_assert_eq(tr_supervisor_which_children(node, sup, &ci, 1, &n),
+	             TR_OK);
+	cr_assert_eq(ci.type, TR_CHILD_SUPERVISOR);
+	/* stopping the top stops the inner supervisor, which stops the
+	 * leaf first */
+	tr_ref_t rl = mon(leaf), ri = mon(inner);
+	cr_assert_eq(tr_supervisor_stop(node, sup, WAIT_MS), TR_OK);
+	char why[64];
+	down(rl, why, sizeof(why));
+	cr_assert_str_eq(why, "shutdown");
+	down(ri, why, sizeof(why));
+	cr_assert_str_eq(why, "shutdown");
+}
+
 Test(remote, bad_placements)
 {
 	tr_placement_t p = place("b", false, NULL);
