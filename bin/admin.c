@@ -375,7 +375,8 @@ static uint64_t now_ms(void)
 /* The remote pid of the dynamic supervisor's child `agent`, once its
  * agent has placed it (and, with a name, once the name is on this
  * node's replica). */
-static tr_err await_placed(tr_pid_t agent, const char *name, tr_pid_t *out)
+static tr_err await_placed(tr_pid_t sup, tr_pid_t agent, const char *name,
+                           tr_pid_t *out)
 {
 	uint64_t end = now_ms() + OP_MS;
 	tr_inbox_t *ib = NULL;
@@ -385,7 +386,7 @@ static tr_err await_placed(tr_pid_t agent, const char *name, tr_pid_t *out)
 		size_t n = 0;
 		tr_child_info_t ci[64];
 		tr_err e =
-		        tr_supervisor_which_children(A.node, A.sup, ci, 64, &n);
+		        tr_supervisor_which_children(A.node, sup, ci, 64, &n);
 		for (size_t i = 0; !e && i < n && i < 64; i++) {
 			if (!tr_pid_eq(ci[i].pid, agent) ||
 			    tr_pid_is_none(ci[i].remote))
@@ -414,8 +415,9 @@ static tr_err await_placed(tr_pid_t agent, const char *name, tr_pid_t *out)
 	}
 }
 
-/* ["spawn", kind, on|nil, global|nil, supervised, failover]
- * -> ["ok", pid, node] */
+/* ["spawn", kind, on|nil, global|nil, supervised, failover, under|nil]
+ * -> ["ok", pid, node]. under: a DynamicSupervisor of this node (pid
+ * text or global name) to start the child under instead of the root. */
 static void do_spawn(const tr_from_t *from, const tr_msg_t *req)
 {
 	char kind[128];
@@ -424,7 +426,9 @@ static void do_spawn(const tr_from_t *from, const tr_msg_t *req)
 		reply_error(from, "bad request");
 		return;
 	}
-	char *on = opt_str(req, 1), *name = opt_str(req, 2);
+	char *on = opt_str(req, 1), *name = opt_str(req, 2),
+	     *under = opt_str(req, 5);
+	tr_pid_t sup = A.sup;
 	tr_msg_get_bool(req, 3, &supervised);
 	tr_msg_get_bool(req, 4, &failover);
 	struct peers p;
@@ -434,6 +438,9 @@ static void do_spawn(const tr_from_t *from, const tr_msg_t *req)
 	tr_err e;
 	if (on && !is_up(&p, on)) {
 		why = "unknown node";
+	} else if (under &&
+	           (resolve(under, &sup) || sup.node != tr_node_id(A.node))) {
+		why = "--under: no such supervisor on this node";
 	} else if (failover && !supervised) {
 		why = "--failover needs --supervised";
 	} else if (!supervised) {
@@ -469,15 +476,21 @@ static void do_spawn(const tr_from_t *from, const tr_msg_t *req)
 			tr_child_spec_init(&s);
 			s.id = kind;
 			s.place = &k->pl;
+			/* a supervisor started elsewhere: one tree */
+			if (!strcmp(kind, tr_dynsup_behaviour()->name)) {
+				s.type = TR_CHILD_SUPERVISOR;
+				s.shutdown = TR_SHUTDOWN_INFINITY;
+			}
 			tr_pid_t w;
 			tr_pid_t agent;
 			if (name && !tr_global_whereis(A.g, name, &w))
 				why = "name taken";
-			else if ((e = tr_dynsup_start_child(A.node, A.sup, &s,
+			else if ((e = tr_dynsup_start_child(A.node, sup, &s,
 			                                    &agent)))
-				why = why_of(e);
-			else if ((e = await_placed(agent, name, &pid))) {
-				tr_dynsup_terminate_child(A.node, A.sup, agent);
+				why = under ? "--under: not a supervisor"
+				            : why_of(e);
+			else if ((e = await_placed(sup, agent, name, &pid))) {
+				tr_dynsup_terminate_child(A.node, sup, agent);
 				why = e == TR_EEXITED
 				              ? "the child did not start"
 				              : why_of(e);
@@ -501,6 +514,7 @@ static void do_spawn(const tr_from_t *from, const tr_msg_t *req)
 	free(p.v);
 	free(on);
 	free(name);
+	free(under);
 }
 
 /* ["send", name, [message...]] -> ["ok"] */

@@ -423,6 +423,7 @@ int main(int argc, char **argv)
 	}
 	tr_net_export(net, &echo_b);
 	tr_net_export(net, &counter_b);
+	tr_net_export(net, tr_dynsup_behaviour());
 	/* the cluster-wide registry, the node's root supervisor (a
 	 * DynamicSupervisor, locally "troupe_sup") and the operator
 	 * service the CLI talks to */

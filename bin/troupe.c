@@ -37,7 +37,7 @@ static const char *usage_text =
         "  names                     global names: name, pid, node\n"
         "  whereis NAME              the pid, or exit 1 with \"not found\"\n"
         "  spawn KIND [--on NODE] [--global NAME] [--supervised "
-        "[--failover]]\n"
+        "[--failover] [--under SUP]]\n"
         "  send NAME MESSAGE         send to a global name (or a pid)\n"
         "  call NAME MESSAGE         call it, print the reply\n"
         "  kill NAME|PID [REASON]    send an exit signal (default kill)\n"
@@ -491,7 +491,7 @@ int main(int argc, char **argv)
 	/* the command's arguments; spawn's options may come anywhere */
 	const char *pos[4] = {0};
 	int npos = 0;
-	const char *on = NULL, *gname = NULL;
+	const char *on = NULL, *gname = NULL, *under = NULL;
 	bool supervised = false, failover = false;
 	for (int i = optind; i < argc; i++) {
 		const char *a = argv[i];
@@ -502,6 +502,9 @@ int main(int argc, char **argv)
 			gname = argv[++i];
 		else if (!strcmp(cmd, "spawn") && !strcmp(a, "--supervised"))
 			supervised = true;
+		else if (!strcmp(cmd, "spawn") && !strcmp(a, "--under") &&
+		         i + 1 < argc)
+			under = argv[++i];
 		else if (!strcmp(cmd, "spawn") && !strcmp(a, "--failover"))
 			failover = true;
 		else if (a[0] == '-' && a[1] == '-')
@@ -517,8 +520,8 @@ int main(int argc, char **argv)
 		         cd->min, cd->max);
 		usage_exit(why);
 	}
-	if (failover && !supervised)
-		usage_exit("--failover needs --supervised");
+	if ((failover || under) && !supervised)
+		usage_exit("--failover and --under need --supervised");
 	if (!target)
 		target = DEFAULT_NODE;
 
@@ -540,6 +543,7 @@ int main(int argc, char **argv)
 		gname ? tr_msg_add_str(req, gname) : tr_msg_add_nil(req);
 		tr_msg_add_bool(req, supervised);
 		tr_msg_add_bool(req, failover);
+		under ? tr_msg_add_str(req, under) : tr_msg_add_nil(req);
 	} else {
 		for (int i = 0; i < npos; i++)
 			tr_msg_add_str(req, pos[i]);

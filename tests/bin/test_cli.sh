@@ -103,6 +103,25 @@ ok "status shows schedulers, actors, rates and peers" \
 run cli --json status
 ok "status --json" json 'assert d["node"]=="a" and len(d["peers"])==2 and d["global_names"]==2' <<<"$OUT"
 
+# ---- supervisors of supervisors across nodes ----
+run cli spawn dynsup --on b --supervised
+INNER=$OUT
+ok "a DynamicSupervisor placed on b, supervised from a" \
+	bash -c '[ $1 = 0 ] && [[ $0 == \<*\> ]]' "$OUT" "$RC"
+run cli --node "${NODE_EP[b]}" spawn counter --on c --supervised --under "$INNER" --global deep
+ok "a counter on c under b's supervisor" bash -c '[ $1 = 0 ] && [[ $0 == \<*\> ]]' "$OUT" "$RC"
+run cli tree
+ok "tree: a's supervisor -> the supervisor on b -> the counter on c" \
+	bash -c 'grep -A1 -F -- "-> $1  on b  supervisor" <<<"$0" | tail -n 1 | grep -qE "^    #[0-9]+  <[^>]+> -> <[^>]+>  on c  worker$"' "$OUT" "$INNER"
+run cli --json tree
+ok "tree --json nests it" \
+	json 'a=[x for x in d if x["node"]=="a"][0]; s=[c for c in a["children"] if c["type"]=="supervisor"][0]; assert s["node"]=="b" and s["children"][0]["node"]=="c"' <<<"$OUT"
+run cli spawn counter --supervised --under "$INNER"
+ok "--under a supervisor of another node: exit 1" \
+	test "$RC:$ERR" = "1:troupe: spawn: --under: no such supervisor on this node"
+run cli spawn counter --under "$INNER"
+ok "--under without --supervised: exit 2" test "$RC" = 2
+
 # ---- errors ----
 run cli whereis nope
 ok "unknown name: exit 1, not found" test "$RC:$ERR" = "1:troupe: nope: not found"
