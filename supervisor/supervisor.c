@@ -61,7 +61,8 @@ struct sup {
 	bool dynamic;
 	size_t max_children;
 	uint64_t next_id;
-	void *extra; /* given to every start_extra */
+	void *extra;       /* given to every start_extra */
+	bool group_waited; /* the next group start is after its backoff */
 	/* started by a remote spawn (tr_dynsup_behaviour()): its parent is
 	 * whoever linked to it, so an exit signal from any process that is
 	 * not a child is the parent's */
@@ -345,6 +346,9 @@ static size_t *reverse_range(struct sup *s, size_t from, size_t to, size_t skip,
 }
 
 static void restart_one(struct sup *s, struct child *c);
+static bool restart_in_group(struct sup *s, struct child *c);
+static void group_later(struct sup *s, struct child *c, const char *tag,
+                        uint64_t ms);
 
 static void job_done(struct sup *s)
 {
@@ -353,15 +357,28 @@ static void job_done(struct sup *s)
 	enum then then = s->then;
 	s->then = THEN_NOTHING;
 	switch (then) {
-	case THEN_RESTART:
+	case THEN_RESTART: {
+		/* with a backoff the group starts after it, in one go */
+		uint64_t b = s->group_waited ? 0 : backoff(s);
+		s->group_waited = false;
+		for (size_t i = 0; b && i < s->nrestart; i++) {
+			struct child *c = &s->ch[s->restart[i]];
+			if (c->spec.restart == TR_TEMPORARY ||
+			    !tr_pid_is_none(c->pid) || c->restarting)
+				continue;
+			group_later(s, c, "sup_group_start", b);
+			s->nrestart = 0; /* that message restarts the group */
+		}
 		for (size_t i = 0; i < s->nrestart; i++) {
 			struct child *c = &s->ch[s->restart[i]];
 			if (c->spec.restart == TR_TEMPORARY) {
 				mark_removed(s, c); /* never restarted */
 				continue;
 			}
-			if (tr_pid_is_none(c->pid) && !c->restarting)
-				restart_one(s, c);
+			if (tr_pid_is_none(c->pid) && !c->restarting &&
+			    !restart_in_group(s, c))
+				break; /* the rest waits for the group's retry
+				        */
 			if (s->busy || s->stopping)
 				break;
 		}
@@ -369,6 +386,7 @@ static void job_done(struct sup *s)
 		s->restart = NULL;
 		s->nrestart = 0;
 		break;
+	}
 	case THEN_REPLY:
 		if (s->has_from)
 			reply_err(&s->from, TR_OK);
@@ -442,6 +460,49 @@ static void restart_one(struct sup *s, struct child *c)
 	restart_later(s, c, b);
 }
 
+/* A child's start within a group restart (one_for_all, rest_for_one).
+ * If it fails, the round ends there, as OTP's does: the children after
+ * it stay down, and the group is restarted again later (OTP's
+ * try_again), which counts as a restart. false when it failed. */
+static bool restart_in_group(struct sup *s, struct child *c)
+{
+	tr_pid_t pid;
+	if (!start_child(s, c, &pid))
+		return true;
+	group_later(s, c, "sup_group_retry", backoff(s));
+	return false;
+}
+
+/* Send ourselves [tag, c's id] in ms; c is restarting until then. */
+static void group_later(struct sup *s, struct child *c, const char *tag,
+                        uint64_t ms)
+{
+	tr_msg_t *t = msg_new(tag);
+	c->restarting = true;
+	if (!t || tr_msg_add_str(t, c->id) ||
+	    tr_send_after(tr_node_current(), s->self, t, ms, NULL)) {
+		tr_msg_free(t);
+		c->restarting = false;
+		shutdown_self(s, TR_SHUTDOWN); /* cannot even try again */
+	}
+}
+
+static void group_restart(struct sup *s, struct child *c);
+
+/* The group of c is restarted again after a child's failed start
+ * (counted), or after its backoff (counted when its child exited). The
+ * message came after the backoff already. */
+static void group_retry(struct sup *s, struct child *c, bool count)
+{
+	c->restarting = false;
+	if (count && !restart_allowed(s)) {
+		shutdown_self(s, TR_SHUTDOWN);
+		return;
+	}
+	s->group_waited = true;
+	group_restart(s, c);
+}
+
 static bool significant_running(struct sup *s)
 {
 	for (size_t i = 0; i < s->n; i++)
@@ -474,10 +535,19 @@ static void child_exited(struct sup *s, struct child *c, const char *reason)
 		shutdown_self(s, TR_SHUTDOWN);
 		return;
 	}
+	if (s->fl.strategy == TR_ONE_FOR_ONE)
+		restart_one(s, c);
+	else
+		group_restart(s, c);
+}
+
+/* one_for_all, rest_for_one: stop the others of c's group (in reverse),
+ * then start the group in order. */
+static void group_restart(struct sup *s, struct child *c)
+{
 	size_t idx = (size_t)(c - s->ch), n;
 	switch (s->fl.strategy) {
 	case TR_ONE_FOR_ONE:
-		restart_one(s, c);
 		return;
 	case TR_ONE_FOR_ALL:
 	case TR_REST_FOR_ONE: {
@@ -729,6 +799,17 @@ static void handle(struct sup *s, tr_msg_t *m)
 		struct child *c = child_by_pid(s, agent);
 		if (c)
 			c->remote = remote;
+		return;
+	}
+	bool retry = tr_msg_is(m, "sup_group_retry");
+	if (retry || tr_msg_is(m, "sup_group_start")) {
+		const char *id;
+		size_t il;
+		struct child *c;
+		if (!tr_msg_get_str(m, 0, &id, &il) &&
+		    (c = child_by_id(s, id, il)) && c->restarting &&
+		    tr_pid_is_none(c->pid))
+			group_retry(s, c, retry);
 		return;
 	}
 	if (tr_msg_is(m, "sup_restart")) {

@@ -14,6 +14,7 @@ struct wcfg {
 	const char *id;
 	bool stubborn; /* traps exits and ignores "shutdown" */
 	tr_err init_err;
+	_Atomic int fail_starts; /* this many starts fail first */
 };
 
 static tr_err w_init(void **state, void *arg)
@@ -21,6 +22,13 @@ static tr_err w_init(void **state, void *arg)
 	struct wcfg *c = arg;
 	if (c->init_err)
 		return c->init_err;
+	if (atomic_load(&c->fail_starts) > 0) {
+		atomic_fetch_sub(&c->fail_starts, 1);
+		tr_msg_t *m = mk("start_failed");
+		tr_msg_add_str(m, c->id);
+		tr_send(me, m);
+		return TR_EINVAL;
+	}
 	if (c->stubborn)
 		tr_trap_exit(true, NULL);
 	*state = c;
@@ -55,10 +63,10 @@ static const tr_behaviour_t worker_b = {.name = "worker",
                                         .receive = w_receive,
                                         .terminate = w_terminate};
 
-static struct wcfg cfg[8] = {{"c0", false, TR_OK}, {"c1", false, TR_OK},
-                             {"c2", false, TR_OK}, {"c3", false, TR_OK},
-                             {"c4", false, TR_OK}, {"c5", false, TR_OK},
-                             {"c6", false, TR_OK}, {"c7", false, TR_OK}};
+static struct wcfg cfg[8] = {{"c0", false, TR_OK, 0}, {"c1", false, TR_OK, 0},
+                             {"c2", false, TR_OK, 0}, {"c3", false, TR_OK, 0},
+                             {"c4", false, TR_OK, 0}, {"c5", false, TR_OK, 0},
+                             {"c6", false, TR_OK, 0}, {"c7", false, TR_OK, 0}};
 
 static tr_child_spec_t spec(int i, tr_restart_t r)
 {
@@ -177,6 +185,59 @@ Test(supervisor, one_for_all_stops_the_others_in_reverse_and_restarts_all)
 	stop_sup(sup, 3);
 }
 
+/* OTP's try_again: a child that fails to start in a group restart ends
+ * the round (those after it stay down); the group is restarted again,
+ * the siblings already back are stopped first. */
+Test(supervisor, a_failed_start_in_a_group_restart_restarts_the_group_again)
+{
+	tr_pid_t k[3];
+	tr_pid_t sup = start_sup(TR_ONE_FOR_ALL, 3, TR_PERMANENT, k);
+	atomic_store(&cfg[1].fail_starts, 1);
+	tr_exit(k[0], TR_KILL);
+	terminated("c0", TR_KILLED);
+	terminated("c2", TR_SHUTDOWN);
+	terminated("c1", TR_SHUTDOWN);
+	started("c0");
+	tr_msg_free(recv_tag("start_failed")); /* c1: c2 is not tried */
+	terminated("c0", TR_SHUTDOWN);         /* the group again */
+	started("c0");
+	started("c1");
+	started("c2");
+	expect_no_tag("started", 50);
+	stop_sup(sup, 3);
+	/* a start that keeps failing uses up the intensity */
+	sup = start_sup(TR_REST_FOR_ONE, 3, TR_PERMANENT, k);
+	atomic_store(&cfg[2].fail_starts, 1000);
+	tr_ref_t ref = mon(sup);
+	tr_exit(k[1], TR_KILL);
+	char why[32];
+	down(ref, why, sizeof(why));
+	cr_assert_str_eq(why, TR_SHUTDOWN);
+}
+
+Test(supervisor, a_group_restart_waits_out_its_backoff_in_one_go)
+{
+	tr_sup_flags_t f;
+	tr_sup_flags_init(&f);
+	f.strategy = TR_ONE_FOR_ALL;
+	f.backoff_ms = 30;
+	f.intensity = 10;
+	tr_child_spec_t s[2] = {spec(0, TR_PERMANENT), spec(1, TR_PERMANENT)};
+	tr_pid_t sup;
+	cr_assert_eq(tr_supervisor_start(node, &f, s, 2, NULL, &sup, NULL),
+	             TR_OK);
+	tr_pid_t k0 = started("c0");
+	started("c1");
+	tr_exit(k0, TR_KILL);
+	terminated("c0", TR_KILLED);
+	terminated("c1", TR_SHUTDOWN);
+	/* nothing before the backoff, then the group in order */
+	expect_no_tag("started", 10);
+	started("c0");
+	started("c1");
+	stop_sup(sup, 2);
+}
+
 Test(supervisor, rest_for_one_restarts_the_dead_child_and_those_after_it)
 {
 	tr_pid_t k[4];
@@ -268,7 +329,7 @@ Test(supervisor, shutdown_kinds_and_order)
 {
 	tr_sup_flags_t f;
 	tr_sup_flags_init(&f);
-	struct wcfg stubborn = {"stub", true, TR_OK};
+	struct wcfg stubborn = {"stub", true, TR_OK, 0};
 	tr_child_spec_t s[3] = {spec(0, TR_PERMANENT), spec(1, TR_PERMANENT),
 	                        spec(2, TR_PERMANENT)};
 	s[0].shutdown = TR_SHUTDOWN_BRUTAL;
@@ -338,7 +399,7 @@ Test(supervisor, the_child_api)
 	cr_assert_eq(cc.specs, 2);
 	cr_assert_eq(cc.active, 1);
 	/* a child whose init fails is not kept */
-	struct wcfg bad = {"bad", false, TR_EINVAL};
+	struct wcfg bad = {"bad", false, TR_EINVAL, 0};
 	tr_child_spec_t b = spec(0, TR_PERMANENT);
 	b.id = "bad";
 	b.arg = &bad;
@@ -356,7 +417,7 @@ Test(supervisor, the_child_api)
 
 Test(supervisor, a_failed_start_stops_the_children_started_before)
 {
-	struct wcfg bad = {"bad", false, TR_EINVAL};
+	struct wcfg bad = {"bad", false, TR_EINVAL, 0};
 	tr_child_spec_t s[3] = {spec(0, TR_PERMANENT), spec(1, TR_PERMANENT),
 	                        spec(2, TR_PERMANENT)};
 	s[1].id = "bad";
