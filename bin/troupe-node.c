@@ -18,7 +18,6 @@
  * on bad usage, 1 on a failure to start.
  */
 #include <dlfcn.h>
-#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -33,15 +32,14 @@
 #include <unistd.h>
 
 #include "bin/admin.h"
+#include "bin/config.h"
 #include "bin/keys.h"
 #include "bin/metrics.h"
-
-#define MAX_LIST 64
 
 static int log_level = TR_LOG_INFO;
 static bool log_json;             /* --log-format json */
 static const char *log_node = ""; /* "node" of the JSON lines */
-static const char *level_names[] = {"error", "warn", "info", "debug"};
+static const char *const *level_names = troupe_log_levels;
 
 /* A JSON string of s; text that is not UTF-8 has its bytes above 0x7f
  * replaced by '?'. NULL if out of memory. */
@@ -214,124 +212,6 @@ static const tr_behaviour_t counter_b = {.name = "counter",
                                          .receive = counter_receive,
                                          .terminate = counter_terminate};
 
-/* ---- options
- * ----------------------------------------------------------------- */
-
-struct opts {
-	char *name, *listen, *secret_file, *curve_dir, *metrics;
-	char *join[MAX_LIST], *load[MAX_LIST];
-	int njoin, nload;
-	unsigned heartbeat_ms, timeout_ms;
-};
-
-static unsigned parse_ms(const char *s, const char *what)
-{
-	char *end;
-	errno = 0;
-	unsigned long v = strtoul(s, &end, 10);
-	if (errno || *end || !*s || v == 0 || v > 600000) {
-		char why[128];
-		snprintf(why, sizeof(why), "%s: not a number of ms: %s", what,
-		         s);
-		usage_exit(why);
-	}
-	return (unsigned)v;
-}
-
-static void bad_value(const char *key, const char *val, const char *want)
-{
-	char why[512];
-	snprintf(why, sizeof(why), "--%s %.200s: expected %s", key, val, want);
-	usage_exit(why);
-}
-
-static void set_opt(struct opts *o, const char *key, char *val)
-{
-	if (!strcmp(key, "name"))
-		o->name = val;
-	else if (!strcmp(key, "listen"))
-		o->listen = val;
-	else if (!strcmp(key, "join") && o->njoin < MAX_LIST)
-		o->join[o->njoin++] = val;
-	else if (!strcmp(key, "load") && o->nload < MAX_LIST)
-		o->load[o->nload++] = val;
-	else if (!strcmp(key, "secret-file"))
-		o->secret_file = val;
-	else if (!strcmp(key, "curve-dir"))
-		o->curve_dir = val;
-	else if (!strcmp(key, "heartbeat-ms"))
-		o->heartbeat_ms = parse_ms(val, key);
-	else if (!strcmp(key, "timeout-ms"))
-		o->timeout_ms = parse_ms(val, key);
-	else if (!strcmp(key, "log-level")) {
-		int l = -1;
-		for (int i = 0; i < 4; i++)
-			if (!strcmp(val, level_names[i]))
-				l = i;
-		if (l < 0)
-			usage_exit("--log-level: error, warn, info or debug");
-		log_level = l;
-	} else if (!strcmp(key, "log-format")) {
-		if (strcmp(val, "text") && strcmp(val, "json"))
-			bad_value(key, val, "text or json");
-		log_json = !strcmp(val, "json");
-	} else if (!strcmp(key, "metrics")) {
-		if (!troupe_metrics_valid(val))
-			bad_value(key, val,
-			          "tcp://IP:PORT (IP: IPv4, [IPv6] or *; "
-			          "port 0 picks one)");
-		o->metrics = val;
-	} else {
-		char why[160];
-		snprintf(why, sizeof(why), "unknown option: %s", key);
-		usage_exit(why);
-	}
-}
-
-/* --config FILE: one "key = value" per line (the long options' names),
- * '#' starts a comment. Command-line options given later win. */
-static void read_config(struct opts *o, const char *path)
-{
-	FILE *f = fopen(path, "r");
-	if (!f) {
-		fprintf(stderr, "troupe-node: --config %s: %s\n", path,
-		        strerror(errno));
-		exit(2);
-	}
-	char line[1024];
-	int lineno = 0;
-	while (fgets(line, sizeof(line), f)) {
-		lineno++;
-		char *h = strchr(line, '#');
-		if (h)
-			*h = 0;
-		char *eq = strchr(line, '=');
-		char *k = line, *v;
-		while (*k == ' ' || *k == '\t')
-			k++;
-		if (!*k || *k == '\n')
-			continue;
-		if (!eq) {
-			fprintf(stderr,
-			        "troupe-node: %s:%d: expected key = value\n",
-			        path, lineno);
-			exit(2);
-		}
-		*eq = 0;
-		v = eq + 1;
-		for (char *e = eq - 1; e >= k && (*e == ' ' || *e == '\t'); e--)
-			*e = 0;
-		while (*v == ' ' || *v == '\t')
-			v++;
-		v[strcspn(v, "\r\n")] = 0;
-		for (char *e = v + strlen(v) - 1;
-		     e >= v && (*e == ' ' || *e == '\t'); e--)
-			*e = 0;
-		set_opt(o, k, strdup(v));
-	}
-	fclose(f);
-}
-
 /* ---- main ---------------------------------------------------------------- */
 
 int main(int argc, char **argv)
@@ -354,23 +234,32 @@ int main(int argc, char **argv)
 	};
 	/* static: what it points to (config values, keys) stays reachable
 	 * for the process's life */
-	static struct opts o;
+	static struct troupe_config o;
+	troupe_config_init(&o);
+	char why[512];
 	int idx, c;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", longopts, &idx)) != -1) {
 		if (c == 'h')
 			usage_exit(NULL);
 		if (c != 0) {
-			char why[160];
 			snprintf(why, sizeof(why),
 			         "unknown or incomplete option: %s",
 			         argv[optind - 1]);
 			usage_exit(why);
 		}
-		if (!strcmp(longopts[idx].name, "config"))
-			read_config(&o, optarg);
-		else
-			set_opt(&o, longopts[idx].name, optarg);
+		tr_err e =
+		        !strcmp(longopts[idx].name, "config")
+		                ? troupe_config_read(&o, optarg, why,
+		                                     sizeof(why))
+		                : troupe_config_set(&o, longopts[idx].name,
+		                                    optarg, why, sizeof(why));
+		if (e == TR_EINVAL)
+			usage_exit(why);
+		if (e) {
+			fprintf(stderr, "troupe-node: %s\n", why);
+			exit(2);
+		}
 	}
 	if (optind < argc)
 		usage_exit("unexpected arguments");
@@ -379,6 +268,8 @@ int main(int argc, char **argv)
 	if (!o.secret_file == !o.curve_dir)
 		usage_exit("give one of --secret-file and --curve-dir");
 	/* from here on, what the daemon says is in the chosen log format */
+	log_level = o.log_level;
+	log_json = o.log_json;
 	log_node = o.name;
 
 	tr_net_opts_t no;
@@ -389,7 +280,6 @@ int main(int argc, char **argv)
 	no.log = net_log;
 	/* static: no points into it for the process's life */
 	static struct troupe_keys keys;
-	char why[512];
 	if (troupe_keys_load(o.secret_file, o.curve_dir, &no, &keys, why,
 	                     sizeof(why))) {
 		failf("%s", why);
