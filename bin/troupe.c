@@ -24,6 +24,7 @@
 
 #include "bin/admin.h"
 #include "bin/keys.h"
+#include "bin/message.h"
 
 #define DEFAULT_NODE "tcp://127.0.0.1:4370"
 
@@ -74,162 +75,6 @@ static void fail(const char *fmt, ...)
 	va_end(ap);
 	tr_node_destroy(cli_node);
 	exit(1);
-}
-
-/* ---- msgpack <-> JSON ------------------------------------------------------
- */
-
-static json_t *to_json(const msgpack_object *o)
-{
-	switch (o->type) {
-	case MSGPACK_OBJECT_NIL:
-		return json_null();
-	case MSGPACK_OBJECT_BOOLEAN:
-		return json_boolean(o->via.boolean);
-	case MSGPACK_OBJECT_POSITIVE_INTEGER:
-		return json_integer((json_int_t)o->via.u64);
-	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-		return json_integer((json_int_t)o->via.i64);
-	case MSGPACK_OBJECT_FLOAT32:
-	case MSGPACK_OBJECT_FLOAT64:
-		return json_real(o->via.f64);
-	case MSGPACK_OBJECT_STR:
-		return json_stringn(o->via.str.ptr, o->via.str.size);
-	case MSGPACK_OBJECT_BIN:
-		return json_stringn(o->via.bin.ptr, o->via.bin.size);
-	case MSGPACK_OBJECT_ARRAY: {
-		json_t *a = json_array();
-		for (uint32_t i = 0; i < o->via.array.size; i++)
-			json_array_append_new(a, to_json(&o->via.array.ptr[i]));
-		return a;
-	}
-	case MSGPACK_OBJECT_MAP: {
-		json_t *m = json_object();
-		for (uint32_t i = 0; i < o->via.map.size; i++) {
-			const msgpack_object *k = &o->via.map.ptr[i].key;
-			char key[256];
-			if (k->type == MSGPACK_OBJECT_STR)
-				snprintf(key, sizeof(key), "%.*s",
-				         (int)k->via.str.size, k->via.str.ptr);
-			else
-				snprintf(key, sizeof(key), "?");
-			json_object_set_new(m, key,
-			                    to_json(&o->via.map.ptr[i].val));
-		}
-		return m;
-	}
-	case MSGPACK_OBJECT_EXT:
-		if ((o->via.ext.type == TR_EXT_PID ||
-		     o->via.ext.type == TR_EXT_REF) &&
-		    o->via.ext.size == TR_ID_WIRE_SIZE) {
-			uint64_t node, id;
-			uint32_t cr;
-			tr_id_decode((const uint8_t *)o->via.ext.ptr, &node,
-			             &id, &cr);
-			char b[TR_PID_STR_MAX];
-			if (o->via.ext.type == TR_EXT_PID)
-				tr_pid_format((tr_pid_t){node, id, cr}, b,
-				              sizeof(b));
-			else
-				tr_ref_format((tr_ref_t){node, id, cr}, b,
-				              sizeof(b));
-			return json_string(b);
-		}
-		return json_null();
-	default:
-		return json_null();
-	}
-}
-
-/* A reply's fields after its tag, as a JSON array. */
-static json_t *fields_json(const tr_msg_t *m)
-{
-	size_t len;
-	const void *b = tr_msg_bytes(m, &len);
-	msgpack_unpacked u;
-	msgpack_unpacked_init(&u);
-	json_t *r = NULL;
-	if (msgpack_unpack_next(&u, b, len, NULL) == MSGPACK_UNPACK_SUCCESS &&
-	    u.data.type == MSGPACK_OBJECT_ARRAY) {
-		r = json_array();
-		for (uint32_t i = 1; i < u.data.via.array.size; i++)
-			json_array_append_new(
-			        r, to_json(&u.data.via.array.ptr[i]));
-	}
-	msgpack_unpacked_destroy(&u);
-	return r ? r : json_array();
-}
-
-static void pack_json(msgpack_packer *pk, const json_t *j)
-{
-	switch (json_typeof(j)) {
-	case JSON_NULL:
-		msgpack_pack_nil(pk);
-		break;
-	case JSON_TRUE:
-		msgpack_pack_true(pk);
-		break;
-	case JSON_FALSE:
-		msgpack_pack_false(pk);
-		break;
-	case JSON_INTEGER:
-		msgpack_pack_int64(pk, json_integer_value(j));
-		break;
-	case JSON_REAL:
-		msgpack_pack_double(pk, json_real_value(j));
-		break;
-	case JSON_STRING:
-		msgpack_pack_str_with_body(pk, json_string_value(j),
-		                           json_string_length(j));
-		break;
-	case JSON_ARRAY: {
-		size_t i;
-		json_t *v;
-		msgpack_pack_array(pk, json_array_size(j));
-		json_array_foreach(j, i, v) pack_json(pk, v);
-		break;
-	}
-	case JSON_OBJECT: {
-		const char *k;
-		json_t *v;
-		msgpack_pack_map(pk, json_object_size(j));
-		json_object_foreach((json_t *)j, k, v)
-		{
-			msgpack_pack_str_with_body(pk, k, strlen(k));
-			pack_json(pk, v);
-		}
-		break;
-	}
-	}
-}
-
-/* MESSAGE: a JSON array with a string first, or a bare word. Packed
- * into sb. */
-static void parse_message(const char *text, msgpack_sbuffer *sb)
-{
-	msgpack_packer pk;
-	msgpack_sbuffer_init(sb);
-	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-	if (text[0] != '[') {
-		if (!*text)
-			usage_exit("MESSAGE: empty");
-		msgpack_pack_array(&pk, 1);
-		msgpack_pack_str_with_body(&pk, text, strlen(text));
-		return;
-	}
-	json_error_t err;
-	json_t *j = json_loads(text, 0, &err);
-	if (!j || !json_is_array(j) || !json_array_size(j) ||
-	    !json_is_string(json_array_get(j, 0))) {
-		char why[300];
-		snprintf(why, sizeof(why),
-		         "MESSAGE: not a JSON array with a string first%s%s",
-		         j ? "" : ": ", j ? "" : err.text);
-		json_decref(j);
-		usage_exit(why);
-	}
-	pack_json(&pk, j);
-	json_decref(j);
 }
 
 /* ---- output ------------------------------------------------------------ */
@@ -531,7 +376,11 @@ int main(int argc, char **argv)
 		return 1;
 	msgpack_sbuffer msg = {0};
 	if (!strcmp(cmd, "send") || !strcmp(cmd, "call")) {
-		parse_message(pos[1], &msg);
+		char why[300];
+		if (troupe_message_parse(pos[1], &msg, why, sizeof(why))) {
+			tr_msg_free(req);
+			usage_exit(why);
+		}
 		tr_msg_add_str(req, pos[0]);
 		tr_msg_add_raw(req, msg.data, msg.size);
 		if (!strcmp(cmd, "call"))
@@ -611,7 +460,7 @@ int main(int argc, char **argv)
 	if (e)
 		fail("%s: %s: %s%s%s", target, cmd, tr_strerror(e),
 		     *reason ? ": " : "", reason);
-	json_t *f = fields_json(r);
+	json_t *f = troupe_message_fields(r);
 	if (tr_msg_is(r, "error")) {
 		char why[512];
 		snprintf(why, sizeof(why), "%s", str_at(f, 0));
