@@ -1917,8 +1917,22 @@ static void drain_router(struct tr_net *net)
 				break;
 		}
 		if (extra || zmq_msg_size(&id) > 255) {
+			/* dropped; on a session it is a protocol error that
+			 * ends the session (protocol.md §1, §7) */
 			stat_add(&net->st_rejected, 1);
-			net_warn_limited(net, "dropped a frame", "multipart");
+			struct peer *p =
+			        zmq_msg_size(&id) <= 255
+			                ? peer_by_rid(net, zmq_msg_data(&id),
+			                              zmq_msg_size(&id))
+			                : NULL;
+			if (p) {
+				net_log(net, TR_LOG_WARN, "protocol error",
+				        p->name, "multipart frame");
+				session_down(net, p, "protocol_error", true);
+			} else {
+				net_warn_limited(net, "dropped a frame",
+				                 "multipart");
+			}
 		} else {
 			on_router_frame(net, zmq_msg_data(&id),
 			                zmq_msg_size(&id), zmq_msg_data(&body),
