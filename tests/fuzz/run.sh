@@ -4,7 +4,7 @@
 #   tests/fuzz/run.sh [TARGET|all] [SECONDS]     (default: all, 60 s each)
 #   tests/fuzz/run.sh SECONDS                    (all, SECONDS each)
 #
-# Targets: frame registry config message reply (tests/fuzz/
+# Targets: frame handshake registry config message reply (tests/fuzz/
 # fuzz_TARGET.c; docs/reliability.md, "Fuzzing"). Each is built with
 # clang -fsanitize=fuzzer,address,undefined, together with the library's
 # sources (runtime, net, registry, supervisor) instrumented for coverage, in
@@ -17,7 +17,7 @@
 # (.ci/run installs them).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-all="frame registry config message reply"
+all="frame handshake registry config message reply"
 if [[ "${1:-}" =~ ^[0-9]+$ ]]; then
 	targets=$all
 	secs=$1
