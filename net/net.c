@@ -51,6 +51,7 @@
 #define DIRECT_MAX     1024 /* envelopes a sender may write itself */
 #define XBUCKETS       256
 #define KERNEL_NAME    "tr_net_kernel"
+#define BUSY_MAX       32 /* busy remote actors tracked per peer */
 
 static int64_t now_ms(void)
 {
@@ -127,6 +128,16 @@ struct peer {
 	struct waiter *waiters[8];
 
 	struct tr__gate gate;
+	/* Actors of the peer whose mailboxes it said are over their high
+	 * mark (BUSY): local actors that send to one pause on its gate
+	 * until the peer says it is back under the low mark. Slots are
+	 * reused, never freed while the net lives (paused actors hold the
+	 * gate's address). */
+	struct busy {
+		tr_pid_t pid;
+		bool on, inited;
+		struct tr__gate gate;
+	} busy[BUSY_MAX];
 	_Atomic uint64_t msgs_out, msgs_in, frames_out, frames_in;
 
 	/* I/O thread only */
@@ -144,6 +155,9 @@ struct peer {
 	bool retry;
 	int64_t retry_at;
 	unsigned backoff;
+	/* our actors we told the peer are busy (BUSY on) */
+	tr_pid_t told[BUSY_MAX];
+	size_t ntold;
 };
 
 struct inhs { /* incoming handshake, before AUTH */
@@ -656,6 +670,31 @@ static int send_raw(struct tr_net *net, struct peer *p, const uint8_t *data,
                     size_t len);
 static size_t frame_head(struct chunk *c, uint64_t seq);
 
+/* Under p->lock: the gate of `to` if the peer said it is busy and m is
+ * a user message to it. */
+static struct tr__gate *busy_gate(struct peer *p, tr_pid_t to, const char *name,
+                                  const tr_msg_t *m)
+{
+	if (name || m->kind >= TR__SIG_FIRST)
+		return NULL;
+	for (size_t i = 0; i < BUSY_MAX; i++)
+		if (p->busy[i].on && tr_pid_eq(p->busy[i].pid, to))
+			return &p->busy[i].gate;
+	return NULL;
+}
+
+/* The sending actor pauses on g at the end of its callback, unless g
+ * opens first; never an actor whose own mailbox is loaded (mute.c's
+ * first rule: so no cycle of paused actors can form). */
+static void busy_hold(struct tr_net *net, struct tr__gate *g)
+{
+	struct tr_actor *s = tr__tls_actor;
+	if (!g || !s || s->node != net->node ||
+	    tr__mailbox_depth(s) > net->node->mb_low)
+		return;
+	tr__gate_hold(g);
+}
+
 static tr_err enqueue(struct tr_net *net, struct peer *p, tr_pid_t to,
                       const char *name, tr_msg_t *m)
 {
@@ -694,7 +733,9 @@ static tr_err enqueue(struct tr_net *net, struct peer *p, tr_pid_t to,
 			if (m->kind >= TR__SIG_FIRST && !name)
 				xnote(p, true, m->kind, m->from, to, m->ref,
 				      m->flags);
+			struct tr__gate *bg = busy_gate(p, to, name, m);
 			pthread_mutex_unlock(&p->lock);
+			busy_hold(net, bg);
 			atomic_fetch_add_explicit(&p->msgs_out, 1,
 			                          memory_order_relaxed);
 			stat_add(&net->st_msgs_out, 1);
@@ -721,7 +762,9 @@ static tr_err enqueue(struct tr_net *net, struct peer *p, tr_pid_t to,
 		p->gated = true;
 		tr__gate_close(&p->gate);
 	}
+	struct tr__gate *bg = over ? NULL : busy_gate(p, to, name, m);
 	pthread_mutex_unlock(&p->lock);
+	busy_hold(net, bg);
 	atomic_fetch_add_explicit(&p->msgs_out, 1, memory_order_relaxed);
 	stat_add(&net->st_msgs_out, 1);
 	if (!was_pending)
@@ -915,6 +958,105 @@ static int send_small(struct tr_net *net, struct peer *p, unsigned kind,
 	return r;
 }
 
+/* BUSY [pid, on]: our actor pid's mailbox is over the high mark (on) or
+ * back under the low one. As send_raw(): 1 = not now. */
+static int send_busy(struct tr_net *net, struct peer *p, tr_pid_t pid, bool on)
+{
+	uint8_t buf[64];
+	struct tr_wbuf b = {buf, 0, sizeof(buf), false};
+	pthread_mutex_lock(&p->lock);
+	tr__wb_array(&b, 3);
+	tr__wb_uint(&b, TR_W_BUSY);
+	tr__wb_pid(&b, pid);
+	tr__wb_uint(&b, on);
+	int r = send_raw(net, p, b.p, b.len);
+	pthread_mutex_unlock(&p->lock);
+	return r;
+}
+
+/* I/O thread, after delivering a user message from p to local actor to:
+ * a mailbox over its high mark is told to p once (BUSY on). */
+static void busy_check(struct tr_net *net, struct peer *p, tr_pid_t to)
+{
+	struct tr_actor *a = tr__actor_get(net->node, to);
+	if (!a)
+		return;
+	uint64_t depth = tr__mailbox_depth(a);
+	tr__actor_put(a);
+	if (depth <= net->node->mb_high || p->ntold == BUSY_MAX)
+		return;
+	for (size_t i = 0; i < p->ntold; i++)
+		if (tr_pid_eq(p->told[i], to))
+			return;
+	if (send_busy(net, p, to, true) == 0)
+		p->told[p->ntold++] = to;
+}
+
+/* I/O thread, each tick: the actors we said were busy and are now under
+ * their low mark (or gone) are told free again. */
+static void busy_release(struct tr_net *net, struct peer *p)
+{
+	for (size_t i = 0; i < p->ntold;) {
+		struct tr_actor *a = tr__actor_get(net->node, p->told[i]);
+		uint64_t depth = a ? tr__mailbox_depth(a) : 0;
+		if (a)
+			tr__actor_put(a);
+		if (depth > net->node->mb_low ||
+		    send_busy(net, p, p->told[i], false) != 0) {
+			i++;
+			continue;
+		}
+		p->told[i] = p->told[--p->ntold];
+	}
+}
+
+/* A BUSY from p: pause or release our senders to that actor. */
+static void on_busy(struct tr_net *net, struct peer *p, tr_pid_t pid, bool on)
+{
+	(void)net;
+	struct tr__gate *open = NULL;
+	pthread_mutex_lock(&p->lock);
+	struct busy *slot = NULL, *free_slot = NULL;
+	for (size_t i = 0; i < BUSY_MAX && !slot; i++) {
+		if (p->busy[i].on && tr_pid_eq(p->busy[i].pid, pid))
+			slot = &p->busy[i];
+		else if (!p->busy[i].on && !free_slot)
+			free_slot = &p->busy[i];
+	}
+	if (on && !slot && free_slot) {
+		if (!free_slot->inited) {
+			tr__gate_init(&free_slot->gate, net->node);
+			free_slot->inited = true;
+		}
+		free_slot->pid = pid;
+		free_slot->on = true;
+		tr__gate_close(&free_slot->gate);
+	} else if (!on && slot) {
+		slot->on = false;
+		open = &slot->gate;
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (open)
+		tr__gate_open(open);
+}
+
+/* The session is over: every sender paused on p's actors runs again. */
+static void busy_reset(struct peer *p)
+{
+	struct tr__gate *open[BUSY_MAX];
+	size_t n = 0;
+	pthread_mutex_lock(&p->lock);
+	for (size_t i = 0; i < BUSY_MAX; i++)
+		if (p->busy[i].on) {
+			p->busy[i].on = false;
+			open[n++] = &p->busy[i].gate;
+		}
+	pthread_mutex_unlock(&p->lock);
+	for (size_t i = 0; i < n; i++)
+		tr__gate_open(open[i]);
+	p->ntold = 0;
+}
+
 /* ---- events to subscribers ----------------------------------------------- */
 
 static void notify(struct tr_net *net, struct peer *p, bool up,
@@ -1037,6 +1179,7 @@ static void session_down(struct tr_net *net, struct peer *p, const char *reason,
 		p->stash = NULL;
 	}
 	tr__gate_open(&p->gate);
+	busy_reset(p);
 	if (p->out)
 		out_close(p->out);
 	/* The peer's line into our ROUTER belonged to this session: tell
@@ -1549,6 +1692,8 @@ static bool deliver_env(struct tr_net *net, struct peer *p,
 		pthread_mutex_unlock(&p->lock);
 	}
 	tr__deliver(node, to, m);
+	if (user)
+		busy_check(net, p, to);
 	atomic_fetch_add_explicit(&p->msgs_in, 1, memory_order_relaxed);
 	stat_add(&net->st_msgs_in, 1);
 	return true;
@@ -1628,6 +1773,16 @@ static void on_session_frame(struct tr_net *net, struct peer *p,
 		if (!net->hidden)
 			on_nodes(net, f);
 		return;
+	case TR_W_BUSY:
+		/* only about its own actors */
+		if (f->busy_pid.node != p->id ||
+		    f->busy_pid.creation != p->creation) {
+			stat_add(&net->st_rejected, 1);
+			session_down(net, p, "protocol_error", true);
+			return;
+		}
+		on_busy(net, p, f->busy_pid, f->busy_on);
+		return;
 	default:
 		stat_add(&net->st_rejected, 1);
 		session_down(net, p, "protocol_error", true);
@@ -1681,6 +1836,7 @@ static void on_router_frame(struct tr_net *net, const uint8_t *rid,
 	case TR_W_LEAVE:
 	case TR_W_LEAVE_ACK:
 	case TR_W_NODES:
+	case TR_W_BUSY:
 		if (!p) {
 			/* nothing before authentication. A well-formed session
 			 * frame on a line we do not know is a peer that still
@@ -1852,6 +2008,8 @@ static void timers(struct tr_net *net, bool force)
 			if (send_small(net, p, TR_W_LEAVE, true) != 1)
 				p->leave_pending = false;
 		}
+		if (p->ntold && p->state == TR_PEER_UP && !p->stash)
+			busy_release(net, p);
 		/* not while a DATA frame waits: its seq would look lost */
 		if ((p->state == TR_PEER_UP || p->state == TR_PEER_LEAVING) &&
 		    now - p->last_sent >= (int64_t)net->hb_ms && !p->stash &&
@@ -2487,6 +2645,9 @@ static void net_free(struct tr_net *net)
 	for (size_t i = 0; i < net->npeers; i++) {
 		struct peer *p = net->plist[i];
 		tr__gate_destroy(&p->gate);
+		for (size_t k = 0; k < BUSY_MAX; k++)
+			if (p->busy[k].inited)
+				tr__gate_destroy(&p->busy[k].gate);
 		pthread_mutex_destroy(&p->lock);
 		free(p);
 	}

@@ -362,6 +362,14 @@ tr_err tr__wire_decode(const uint8_t *p, size_t n, struct tr_wframe *f)
 			return TR_EPROTO;
 		f->body = c;
 		return TR_OK;
+	case TR_W_BUSY: {
+		uint64_t on;
+		if (cnt != 3 || !tr__wr_pid(&c, &f->busy_pid) ||
+		    !tr__wr_uint(&c, &on) || on > 1)
+			return TR_EPROTO;
+		f->busy_on = on;
+		return TR_OK;
+	}
 	default:
 		return TR_EPROTO; /* unknown kind */
 	}

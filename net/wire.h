@@ -39,6 +39,7 @@ enum tr_wire_kind {
 	TR_W_LEAVE = 8,
 	TR_W_NODES = 9,
 	TR_W_LEAVE_ACK = 10,
+	TR_W_BUSY = 11,
 };
 
 /* HELLO flags */
@@ -140,6 +141,10 @@ struct tr_wframe {
 	/* DATA: the envelope array's elements; NODES: the entries */
 	struct tr_wcur body;
 	size_t count;
+	/* BUSY: an actor of the sender, and whether its mailbox is over
+	 * the high mark (1) or back under the low one (0) */
+	tr_pid_t busy_pid;
+	bool busy_on;
 };
 
 struct tr_wenv {
