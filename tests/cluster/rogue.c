@@ -634,7 +634,7 @@ static int do_preauth(const char *ep, uint64_t seed, int n)
 	uint8_t buf[2048];
 	for (int i = 0; i < n; i++) {
 		struct tr_wbuf b = {0};
-		uint8_t nonce[TR_WIRE_NONCE] = {0};
+		uint8_t nonce[TR_WIRE_NONCE] = {0}, zero[TR_WIRE_PROOF] = {0};
 		switch (i % 6) {
 		case 0: { /* random bytes */
 			size_t len = rnd() % 300;
@@ -650,7 +650,7 @@ static int do_preauth(const char *ep, uint64_t seed, int n)
 		case 2: /* AUTH with no HELLO before it */
 			tr__wb_array(&b, 2);
 			tr__wb_uint(&b, TR_W_AUTH);
-			tr__wb_bin(&b, nonce, TR_WIRE_PROOF);
+			tr__wb_bin(&b, zero, TR_WIRE_PROOF);
 			break;
 		case 3: /* HELLO with a name outside the charset */
 			hello(&b, "bad name!/\xff", TR_WIRE_VERSION, nonce);
