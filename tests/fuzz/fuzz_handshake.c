@@ -38,6 +38,7 @@
 #include <zmq.h>
 
 #include "net/wire.h"
+#include "tests/fuzz/seeds.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 void tr_fuzz_cleanup(void);
@@ -215,11 +216,6 @@ void tr_fuzz_cleanup(void)
 
 /* ---- the seed corpus (TR_FUZZ_WRITE_SEEDS=DIR) -------------------------- */
 
-struct seed {
-	uint8_t buf[2048];
-	size_t len, parts;
-};
-
 /* Append a message, or with same_msg the next part of the last one. */
 static void put(struct seed *sd, const struct tr_wbuf *b, bool same_msg)
 {
@@ -232,19 +228,9 @@ static void put(struct seed *sd, const struct tr_wbuf *b, bool same_msg)
 	sd->len += b->len;
 }
 
-static void seed_write(const char *dir, const char *name, struct seed *sd)
-{
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	FILE *f = fopen(path, "wb");
-	check(f && fwrite(sd->buf, 1, sd->len, f) == sd->len, path);
-	fclose(f);
-	sd->len = sd->parts = 0;
-}
-
 static void write_seeds(const char *dir)
 {
-	struct seed sd = {.len = 0, .parts = 0};
+	struct seed sd = {.len = 0};
 	uint8_t n1[TR_WIRE_NONCE], zero[TR_WIRE_PROOF] = {0};
 	memset(n1, 0x11, sizeof(n1));
 	uint8_t buf[512];
@@ -296,12 +282,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (!F.up)
 		setup();
-	static bool seeds_written;
-	const char *dir = getenv("TR_FUZZ_WRITE_SEEDS");
-	if (dir && !seeds_written) {
+	const char *dir = seeds_dir();
+	if (dir)
 		write_seeds(dir);
-		seeds_written = true;
-	}
 	tr_net_stats_t s0, s1;
 	check(tr_net_stats(F.net, &s0) == TR_OK, "tr_net_stats");
 	struct {

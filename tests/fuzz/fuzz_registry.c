@@ -49,6 +49,7 @@
 #include "net/wire.h"
 #include "runtime/internal.h"
 #include "runtime/mpack.h"
+#include "tests/fuzz/seeds.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 void tr_fuzz_cleanup(void);
@@ -312,11 +313,6 @@ static void reset(void)
 
 /* ---- the seed corpus (TR_FUZZ_WRITE_SEEDS=DIR) -------------------------- */
 
-struct seed {
-	uint8_t buf[4096];
-	size_t len;
-};
-
 /* Append a record: header byte h, then m's bytes (m freed). */
 static void rec(struct seed *sd, uint8_t h, tr_msg_t *m)
 {
@@ -327,16 +323,6 @@ static void rec(struct seed *sd, uint8_t h, tr_msg_t *m)
 	memcpy(sd->buf + sd->len, b, len);
 	sd->len += len;
 	tr_msg_free(m);
-}
-
-static void seed_write(const char *dir, const char *name, struct seed *sd)
-{
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	FILE *f = fopen(path, "wb");
-	check(f && fwrite(sd->buf, 1, sd->len, f) == sd->len, path);
-	fclose(f);
-	sd->len = 0;
 }
 
 /* ["g_op", EPOCH, seq, fz-a's server, rq_id, op, ...] */
@@ -559,12 +545,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!F.up)
 		setup();
 	reset();
-	static bool seeds_written;
-	const char *dir = getenv("TR_FUZZ_WRITE_SEEDS");
-	if (dir && !seeds_written) {
+	const char *dir = seeds_dir();
+	if (dir)
 		write_seeds(dir);
-		seeds_written = true;
-	}
 	tr_global_info_t before, after;
 	check(tr_global_info(F.g, &before) == TR_OK, "tr_global_info");
 	tr_pid_t gs = tr_global_server(F.g), ps = tr_pg_server(F.pg);
