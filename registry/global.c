@@ -1206,6 +1206,13 @@ static void leader_req(struct tr_global *g, tr_msg_t *m)
 
 /* ---- replicas: applying the leader's ops --------------------------------- */
 
+/* A name as every entry point accepts it: not empty, no NUL, not too
+ * long (an op from a leader gets no less checking than a request). */
+static bool op_name_ok(const char *s, size_t len)
+{
+	return len && len <= TR_GLOBAL_NAME_MAX && !memchr(s, 0, len);
+}
+
 static void replica_op(struct tr_global *g, tr_msg_t *m)
 {
 	uint64_t epoch, seq, op, rq_id;
@@ -1231,8 +1238,7 @@ static void replica_op(struct tr_global *g, tr_msg_t *m)
 		     !tr_msg_get_uint(m, 7, &ver) &&
 		     !tr_msg_get_uint(m, 8, &rq_node) &&
 		     !tr_msg_get_uint(m, 9, &grant_id) &&
-		     !tr_msg_get_str(m, 10, &res, &rlen) &&
-		     len <= TR_GLOBAL_NAME_MAX;
+		     !tr_msg_get_str(m, 10, &res, &rlen) && op_name_ok(s, len);
 		if (ok)
 			apply_reg(g, s, len, pid, ver, rq_node, grant_id, res,
 			          rlen, op == OP_REREG);
@@ -1251,8 +1257,7 @@ static void replica_op(struct tr_global *g, tr_msg_t *m)
 	case OP_LOCK:
 		ok = !tr_msg_get_str(m, 5, &s, &len) &&
 		     !tr_msg_get_pid(m, 6, &pid) &&
-		     !tr_msg_get_uint(m, 7, &token) &&
-		     len <= TR_GLOBAL_NAME_MAX;
+		     !tr_msg_get_uint(m, 7, &token) && op_name_ok(s, len);
 		if (ok) {
 			struct glock *l = lock_get(g, s, len);
 			if (l)

@@ -67,6 +67,7 @@ static struct {
 	tr_pg_t *pg;
 	tr_pid_t sink_g, sink_pg, other; /* actors of fz-a */
 	tr_pid_t local;                  /* an actor of fz-m */
+	tr_pid_t kernel_a; /* what a plain thread of fz-a's sends are from */
 	uint64_t view;
 } F;
 
@@ -139,6 +140,7 @@ static void setup(void)
 	for (int i = 0; i < 1000 && !tr_net_is_up(F.nm, "fz-a"); i++)
 		sleep_ms(5);
 	check(tr_net_is_up(F.nm, "fz-a"), "fz-a up on fz-m");
+	check(tr_net_kernel(F.nm, "fz-a", &F.kernel_a) == TR_OK, "kernel");
 	tr_spawn_opts_t so = {.name = TR_GLOBAL_SERVER};
 	check(tr_spawn_opt(F.a, &sink_b, NULL, &so, &F.sink_g, NULL) == TR_OK,
 	      "spawn");
@@ -515,23 +517,11 @@ static bool walk_name(const char *name, size_t len, tr_pid_t pid, void *ctx)
 		return false;
 	}
 	if (!len || memchr(name, 0, len)) {
-		/* Known: replica_op() applies a leader's g_op whose name is
-		 * empty or holds a NUL byte, which every other way in
-		 * refuses (corpus/registry/known_op_name_nul); whereis
-		 * cannot ask for it. Not counted as a failure until
-		 * registry/global.c checks it, unless TR_FUZZ_STRICT is
-		 * set. */
-		static bool told;
-		if (getenv("TR_FUZZ_STRICT")) {
-			w->ok = false;
-			return false;
-		}
-		if (!told)
-			fprintf(stderr, "fuzz_registry: known issue: a name "
-			                "with a NUL byte or empty (not "
-			                "failed; TR_FUZZ_STRICT=1 fails it)\n");
-		told = true;
-		return true;
+		/* a leader's g_op with an empty name or a NUL byte in it
+		 * used to be applied (corpus/registry/known_op_name_nul):
+		 * refused now, as everywhere else */
+		w->ok = false;
+		return false;
 	}
 	memcpy(s, name, len);
 	s[len] = 0;
@@ -561,8 +551,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		bool pg = h & 1, call = h & 8;
 		unsigned who = (h >> 1) & 3;
+		/* a plain thread's message (no sender on the wire) is
+		 * delivered as from the peer's kernel (net.c): no peer can
+		 * pass for this node's own notices */
 		tr_pid_t from = who == 1   ? F.other
-		                : who == 2 ? TR_PID_NONE
+		                : who == 2 ? F.kernel_a
 		                : pg       ? F.sink_pg
 		                           : F.sink_g;
 		/* only sends, casts and replies may come without a sender
