@@ -1264,7 +1264,8 @@ static void check_up(struct tr_net *net, struct peer *p)
 		return;
 	p->backoff = 100;
 	p->retry = false;
-	p->last_heard = p->last_sent = now_ms();
+	p->last_heard = now_ms();
+	p->last_sent = p->last_heard;
 	net_log(net, TR_LOG_INFO, "nodeup", p->name, NULL);
 	notify(net, p, true, NULL);
 	if (net->hidden || p->hidden)
@@ -1681,7 +1682,11 @@ static bool deliver_env(struct tr_net *net, struct peer *p,
 	                       e->payload ? e->payload_len : 0,
 	                       e->payload_count, e->tag_off, &m))
 		return true; /* out of memory: see semantics.md */
-	m->from = e->from;
+	/* An anonymous message (a plain thread's send or reply) is from
+	 * the peer's kernel here: "no sender" stays what it means locally,
+	 * this node's own notices (nodeup, nodedown, ...), which no peer
+	 * can forge. */
+	m->from = tr_pid_is_none(e->from) ? p->kernel : e->from;
 	m->ref = e->ref;
 	m->aux = e->aux;
 	if (kind == TR__SIG_EXIT && (e->flags & TR_WEF_LINKED))
