@@ -554,16 +554,6 @@ def check_malformed(h, rep):
                 # ZeroMQ drops the connection (ZMQ_MAXMSGSIZE); the
                 # session may survive on the reconnected line
                 continue
-            if c["case"] == "multipart" and not c.get("ended"):
-                # net/net.c drops a multipart message whole and counts
-                # it, but keeps the session, where docs/protocol.md
-                # (sections 1 and 7) calls it a protocol error that ends
-                # the session. Reported, not fixed here: the counter
-                # check below still proves that nothing of it arrived.
-                rep.note("KNOWN DEVIATION: a multipart frame on a session "
-                         "is dropped and counted but the session is kept "
-                         "(docs/protocol.md section 7 says it ends)")
-                continue
             rep.expect(c.get("ended"), "case %s: the node kept the session "
                        "after a malformed frame: %s" % (c["case"], c))
         ended = sum(1 for c in a["out"] if c.get("ended"))
@@ -653,14 +643,9 @@ def check_order(h, rep):
 # violations are reported as KNOWN BUG lines and do not fail the scenario
 # (unless TROUPE_CLUSTER_STRICT=1), so that CI stays green while they are
 # open and any other violation still fails. Remove an entry with its fix.
-KNOWN_BUGS = [
-    ("R13", "remote flood:",
-     "a flood from an actor on another node is not held back: B2's "
-     "back-pressure pauses only senders on the receiver's node, and D8's "
-     "peer queue drains into the receiver's mailbox without limit, so the "
-     "receiving node's memory grows with the flood (docs/reliability.md, "
-     "Cluster fault scenarios, findings)"),
-]
+# Entries: (scenario, violation prefix, explanation). None open now: the
+# remote flood of R13 was fixed by the BUSY frame (net/net.c).
+KNOWN_BUGS = []
 
 
 CHECKS = {
