@@ -112,6 +112,7 @@ static void print_rows(json_t *rows, const char *const *keys, size_t n)
 		json_array_foreach(rows, i, row)
 		        json_array_append_new(out, obj_of(row, keys, n));
 		print_json(out);
+		json_decref(rows);
 		return;
 	}
 	size_t w[8] = {0};

@@ -21,14 +21,23 @@ ok() { # ok DESC CMD...: one TAP line for CMD's success
 		failed=$((failed + 1))
 	fi
 }
-# run CMD...: capture stdout, stderr and status in OUT, ERR, RC
+# run CMD...: capture stdout, stderr and status in OUT, ERR, RC. The CLI
+# exits 0, 1 or 2: anything else (a crash, a sanitizer's report) is a
+# failure of its own, whatever the case then checks.
 run() {
 	OUT=$("$@" 2>"$WORK/err")
 	RC=$?
 	ERR=$(cat "$WORK/err")
+	if [ "$RC" -gt 2 ]; then
+		n=$((n + 1))
+		failed=$((failed + 1))
+		echo "not ok $n - $* exited $RC"
+		sed 's/^/# /' "$WORK/err" | head -n 20
+	fi
 }
 cli() { "$BIN/troupe" "$@"; }
-json() { python3 -c "import json,sys; d=json.load(sys.stdin); $1"; }
+# json CODE: the last run succeeded and its JSON output satisfies CODE
+json() { [ "$RC" = 0 ] && python3 -c "import json,sys; d=json.load(sys.stdin); $1"; }
 
 cluster_secret
 start_node a || exit 1
