@@ -222,6 +222,16 @@ static bool is_up(const struct peers *p, const char *name)
 	return false;
 }
 
+/* Peers that are cluster members (not CLIs), up only if up_only. */
+static size_t members(const struct peers *p, bool up_only)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < p->n; i++)
+		n += !p->v[i].hidden &&
+		     (!up_only || p->v[i].state == TR_PEER_UP);
+	return n;
+}
+
 static const char *state_name(tr_peer_state_t s)
 {
 	static const char *n[] = {"joining", "up", "leaving", "down"};
@@ -244,12 +254,9 @@ static void do_nodes(const tr_from_t *from)
 {
 	struct peers p;
 	peers_get(&p);
-	size_t n = 1;
-	for (size_t i = 0; i < p.n; i++)
-		n += !p.v[i].hidden;
 	struct out o;
 	out_init(&o, "ok", 1);
-	msgpack_pack_array(&o.pk, n);
+	msgpack_pack_array(&o.pk, 1 + members(&p, false));
 	msgpack_pack_array(&o.pk, 4);
 	p_str(&o, tr_node_name(A.node));
 	p_str(&o, tr_net_endpoint(A.net));
@@ -674,9 +681,7 @@ static void do_status(const tr_from_t *from)
 	tr_global_info(A.g, &gi);
 	struct peers p;
 	peers_get(&p);
-	size_t np = 0;
-	for (size_t i = 0; i < p.n; i++)
-		np += !p.v[i].hidden;
+	size_t np = members(&p, false);
 	struct out o;
 	out_init(&o, "ok", 1);
 	msgpack_pack_map(&o.pk, 15);
@@ -807,11 +812,8 @@ static void do_tree(const tr_from_t *from)
 	struct peers p;
 	peers_get(&p);
 	struct out o;
-	size_t n = 1;
-	for (size_t i = 0; i < p.n; i++)
-		n += p.v[i].state == TR_PEER_UP && !p.v[i].hidden;
 	out_init(&o, "ok", 1);
-	msgpack_pack_array(&o.pk, n);
+	msgpack_pack_array(&o.pk, 1 + members(&p, true));
 	msgpack_pack_array(&o.pk, 3);
 	p_str(&o, tr_node_name(A.node));
 	p_pid(&o, A.sup);
