@@ -983,7 +983,10 @@ static void busy_check(struct tr_net *net, struct peer *p, tr_pid_t to)
 		return;
 	uint64_t depth = tr__mailbox_depth(a);
 	tr__actor_put(a);
-	if (depth <= net->node->mb_high || p->ntold == BUSY_MAX)
+	/* twice the high mark: a remote sender hears of it a round trip
+	 * late, and a mailbox that a window of messages in flight fills
+	 * now and then should not switch its senders on and off */
+	if (depth <= 2 * (uint64_t)net->node->mb_high || p->ntold == BUSY_MAX)
 		return;
 	for (size_t i = 0; i < p->ntold; i++)
 		if (tr_pid_eq(p->told[i], to))
@@ -2013,8 +2016,6 @@ static void timers(struct tr_net *net, bool force)
 			if (send_small(net, p, TR_W_LEAVE, true) != 1)
 				p->leave_pending = false;
 		}
-		if (p->ntold && p->state == TR_PEER_UP && !p->stash)
-			busy_release(net, p);
 		/* not while a DATA frame waits: its seq would look lost */
 		if ((p->state == TR_PEER_UP || p->state == TR_PEER_LEAVING) &&
 		    now - p->last_sent >= (int64_t)net->hb_ms && !p->stash &&
@@ -2281,12 +2282,14 @@ static void *io_main(void *arg)
 				                              ZMQ_POLLIN, 0};
 			}
 		}
-		bool stashed = false;
+		/* a stashed frame, or a busy actor whose senders wait for
+		 * its release: look again within a millisecond */
+		bool soon = false;
 		for (size_t i = 0; i < net->npeers; i++)
-			stashed |= net->plist[i]->stash != NULL;
+			soon |= net->plist[i]->stash != NULL ||
+			        net->plist[i]->ntold;
 		long wait =
-		        stashed ? 1
-		                : (long)(net->hb_ms / 4 ? net->hb_ms / 4 : 1);
+		        soon ? 1 : (long)(net->hb_ms / 4 ? net->hb_ms / 4 : 1);
 		int r = zmq_poll(items, n, wait);
 		if (r < 0 && errno != EINTR)
 			break;
@@ -2309,6 +2312,11 @@ static void *io_main(void *arg)
 				drain_dealer(net, owners[i - first]);
 		}
 		flush_ready(net);
+		for (size_t i = 0; i < net->npeers; i++) {
+			struct peer *p = net->plist[i];
+			if (p->ntold && p->state == TR_PEER_UP && !p->stash)
+				busy_release(net, p);
+		}
 		timers(net, false);
 		if (net->leaving)
 			finish_leave(net, false);
