@@ -1089,10 +1089,26 @@ def sc_r8(cl, net, hist, rnd, args):
     for s in srcs:
         r = cl.cli(s["node"], "call", s["pid"], "get", record=False)
         sent[s["pid"]] = r["out"]["reply"][1] if r["ok"] else None
-    stats = {}
-    for n in cl.names:
-        r = cl.cli(n, "call", sinks[n], "get", record=False)
-        stats[n] = r["out"]["reply"] if r["ok"] else None
+    # What was sent may still be on its way (after a lossy phase TCP can
+    # hold a connection back for seconds): the sinks are read until every
+    # source's last message is in, or 30 s pass; a tail still missing
+    # then is lost.
+    end = now() + 30
+    while True:
+        stats = {}
+        for n in cl.names:
+            r = cl.cli(n, "call", sinks[n], "get", record=False)
+            stats[n] = r["out"]["reply"] if r["ok"] else None
+        last = {}
+        for st in stats.values():
+            rest = st[2:] if st else []
+            for i in range(0, len(rest), 9):
+                last[rest[i]] = rest[i + 2]
+        if now() > end or all(sent[s["pid"]] is not None and
+                              last.get(s["pid"]) == sent[s["pid"]]
+                              for s in srcs):
+            break
+        time.sleep(0.5)
     hist.add("seq_summary", sources=srcs, sent=sent, sinks=stats)
     settle(cl, hist)
     return {"checks": ["convergence", "order"]}
