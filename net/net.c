@@ -138,6 +138,7 @@ struct peer {
 		bool on, inited;
 		struct tr__gate gate;
 	} busy[BUSY_MAX];
+	unsigned nbusy; /* slots on: 0 spares senders the scan */
 	_Atomic uint64_t msgs_out, msgs_in, frames_out, frames_in;
 
 	/* I/O thread only */
@@ -675,7 +676,7 @@ static size_t frame_head(struct chunk *c, uint64_t seq);
 static struct tr__gate *busy_gate(struct peer *p, tr_pid_t to, const char *name,
                                   const tr_msg_t *m)
 {
-	if (name || m->kind >= TR__SIG_FIRST)
+	if (!p->nbusy || name || m->kind >= TR__SIG_FIRST)
 		return NULL;
 	for (size_t i = 0; i < BUSY_MAX; i++)
 		if (p->busy[i].on && tr_pid_eq(p->busy[i].pid, to))
@@ -1033,9 +1034,11 @@ static void on_busy(struct tr_net *net, struct peer *p, tr_pid_t pid, bool on)
 		}
 		free_slot->pid = pid;
 		free_slot->on = true;
+		p->nbusy++;
 		tr__gate_close(&free_slot->gate);
 	} else if (!on && slot) {
 		slot->on = false;
+		p->nbusy--;
 		open = &slot->gate;
 	}
 	pthread_mutex_unlock(&p->lock);
@@ -1054,6 +1057,7 @@ static void busy_reset(struct peer *p)
 			p->busy[i].on = false;
 			open[n++] = &p->busy[i].gate;
 		}
+	p->nbusy = 0;
 	pthread_mutex_unlock(&p->lock);
 	for (size_t i = 0; i < n; i++)
 		tr__gate_open(open[i]);
