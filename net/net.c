@@ -975,15 +975,12 @@ static int send_busy(struct tr_net *net, struct peer *p, tr_pid_t pid, bool on)
 	return r;
 }
 
-/* I/O thread, after delivering a user message from p to local actor to:
- * a mailbox over its high mark is told to p once (BUSY on). */
-static void busy_check(struct tr_net *net, struct peer *p, tr_pid_t to)
+/* I/O thread, after delivering a user message from p to local actor to,
+ * which left depth messages queued: a mailbox over twice its high mark
+ * is told to p once (BUSY on). */
+static void busy_check(struct tr_net *net, struct peer *p, tr_pid_t to,
+                       uint64_t depth)
 {
-	struct tr_actor *a = tr__actor_get(net->node, to);
-	if (!a)
-		return;
-	uint64_t depth = tr__mailbox_depth(a);
-	tr__actor_put(a);
 	/* twice the high mark: a remote sender hears of it a round trip
 	 * late, and a mailbox that a window of messages in flight fills
 	 * now and then should not switch its senders on and off */
@@ -1703,9 +1700,9 @@ static bool deliver_env(struct tr_net *net, struct peer *p,
 		xnote(p, false, kind, e->from, to, e->ref, m->flags);
 		pthread_mutex_unlock(&p->lock);
 	}
-	tr__deliver(node, to, m);
+	uint64_t depth = tr__deliver(node, to, m);
 	if (user)
-		busy_check(net, p, to);
+		busy_check(net, p, to, depth);
 	atomic_fetch_add_explicit(&p->msgs_in, 1, memory_order_relaxed);
 	stat_add(&net->st_msgs_in, 1);
 	return true;

@@ -279,19 +279,19 @@ static bool outbox_add(struct tr_sched *s, struct tr_node *n, tr_pid_t to,
 	return true;
 }
 
-void tr__deliver(struct tr_node *n, tr_pid_t to, tr_msg_t *m)
+uint64_t tr__deliver(struct tr_node *n, tr_pid_t to, tr_msg_t *m)
 {
 	struct tr_sched *s = tr__tls_sched;
 	if (s && s->node == n && tr__tls_actor && m->kind < TR__SIG_FIRST &&
 	    to.creation == n->creation && outbox_add(s, n, to, m))
-		return;
+		return 0;
 	if (s && s->nob)
 		tr__outbox_flush(s); /* keep per-pair order */
 	if (to.creation != n->creation) {
 		atomic_fetch_add_explicit(&n->dropped_stale, 1,
 		                          memory_order_relaxed);
 		tr__signal_to_dead(n, to, m);
-		return;
+		return 0;
 	}
 	struct tr_actor *a = tr__actor_get(n, to);
 	if (!a) {
@@ -303,7 +303,7 @@ void tr__deliver(struct tr_node *n, tr_pid_t to, tr_msg_t *m)
 			atomic_fetch_add_explicit(&n->dropped_dead, 1,
 			                          memory_order_relaxed);
 		tr__signal_to_dead(n, to, m);
-		return;
+		return 0;
 	}
 	uint64_t depth;
 	if (mb_push(a, m, &depth))
@@ -311,6 +311,7 @@ void tr__deliver(struct tr_node *n, tr_pid_t to, tr_msg_t *m)
 	else if (depth > n->mb_high)
 		tr__mute_check(a, depth);
 	tr__actor_put(a);
+	return depth;
 }
 
 tr_err tr__route(struct tr_node *from_node, tr_pid_t to, tr_msg_t *m)

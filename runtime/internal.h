@@ -348,7 +348,9 @@ void tr__actor_put(struct tr_actor *a);
 /* Push everything the running actor has batched (see actor.c). */
 void tr__outbox_flush(struct tr_sched *s);
 /* Deliver m (any kind) to pid on node; consumes m in every case. */
-void tr__deliver(struct tr_node *node, tr_pid_t to, tr_msg_t *m);
+/* Returns the receiver's mailbox depth after the push (0 when the
+ * message went to an outbox or to a dead pid). */
+uint64_t tr__deliver(struct tr_node *node, tr_pid_t to, tr_msg_t *m);
 /* Route m to pid wherever it lives; consumes m unless an error is
  * returned. from_node: sender's node, if any. */
 tr_err tr__route(struct tr_node *from_node, tr_pid_t to, tr_msg_t *m);
