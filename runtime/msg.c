@@ -216,6 +216,74 @@ static void patch_count(tr_msg_t *m)
 	m->data[4] = (uint8_t)c;
 }
 
+/*
+ * Direct encoders for the values every message has (its tag, integers):
+ * the same bytes msgpack-c's packer writes (smallest form), without its
+ * write callback per value, which cost a tenth of a local hop.
+ */
+static size_t enc_uint(uint8_t *b, uint64_t v)
+{
+	if (v < 128) {
+		b[0] = (uint8_t)v;
+		return 1;
+	}
+	if (v < 256) {
+		b[0] = 0xcc;
+		b[1] = (uint8_t)v;
+		return 2;
+	}
+	if (v < 65536) {
+		b[0] = 0xcd;
+		b[1] = (uint8_t)(v >> 8);
+		b[2] = (uint8_t)v;
+		return 3;
+	}
+	int n = v < (1ull << 32) ? 4 : 8;
+	b[0] = n == 4 ? 0xce : 0xcf;
+	for (int i = 0; i < n; i++)
+		b[1 + i] = (uint8_t)(v >> (8 * (n - 1 - i)));
+	return 1 + (size_t)n;
+}
+
+static size_t enc_int(uint8_t *b, int64_t v)
+{
+	if (v >= 0)
+		return enc_uint(b, (uint64_t)v);
+	if (v >= -32) {
+		b[0] = (uint8_t)(int8_t)v;
+		return 1;
+	}
+	int n = v >= -128 ? 1 : v >= -32768 ? 2 : v >= INT32_MIN ? 4 : 8;
+	b[0] = n == 1 ? 0xd0 : n == 2 ? 0xd1 : n == 4 ? 0xd2 : 0xd3;
+	uint64_t u = (uint64_t)v;
+	for (int i = 0; i < n; i++)
+		b[1 + i] = (uint8_t)(u >> (8 * (n - 1 - i)));
+	return 1 + (size_t)n;
+}
+
+static size_t enc_str_head(uint8_t *b, size_t len)
+{
+	if (len < 32) {
+		b[0] = (uint8_t)(0xa0 | len);
+		return 1;
+	}
+	if (len < 256) {
+		b[0] = 0xd9;
+		b[1] = (uint8_t)len;
+		return 2;
+	}
+	if (len < 65536) {
+		b[0] = 0xda;
+		b[1] = (uint8_t)(len >> 8);
+		b[2] = (uint8_t)len;
+		return 3;
+	}
+	b[0] = 0xdb;
+	for (int i = 0; i < 4; i++)
+		b[1 + i] = (uint8_t)(len >> (8 * (3 - i)));
+	return 5;
+}
+
 static tr_err new_tagged(uint8_t kind, const char *tag, size_t tl, size_t extra,
                          tr_msg_t **out)
 {
@@ -226,16 +294,11 @@ static tr_err new_tagged(uint8_t kind, const char *tag, size_t tl, size_t extra,
 	m->data[0] = 0xdd;
 	m->count = 1;
 	patch_count(m);
-	m->len = HDR;
 	m->tag_off = HDR;
-	struct builder b = {m, TR_OK};
-	msgpack_packer pk;
-	msgpack_packer_init(&pk, &b, write_cb);
-	msgpack_pack_str_with_body(&pk, tag, tl);
-	if (b.err) {
-		tr_msg_free(m);
-		return b.err;
-	}
+	/* tl <= 255 (callers check): the buffer holds the header and tag */
+	size_t h = enc_str_head(m->data + HDR, tl);
+	memcpy(m->data + HDR + h, tag, tl);
+	m->len = (uint32_t)(HDR + h + tl);
 	*out = m;
 	return TR_OK;
 }
@@ -337,14 +400,32 @@ tr_err tr_msg_from_msgpack(tr_msg_t **out, const void *bytes, size_t len)
 		return TR_OK;                                        \
 	} while (0)
 
+/* Append n bytes already encoded (one whole value). */
+static tr_err add_encoded(tr_msg_t *msg, const uint8_t *b, size_t n)
+{
+	if (!msg || (msg->flags & TR__MSGF_SENT) || msg->tag_off != HDR ||
+	    msg->data[0] != 0xdd)
+		return TR_EINVAL;
+	tr_err e = reserve(msg, n);
+	if (e)
+		return e;
+	memcpy(msg->data + msg->len, b, n);
+	msg->len += (uint32_t)n;
+	msg->count++;
+	patch_count(msg);
+	return TR_OK;
+}
+
 tr_err tr_msg_add_int(tr_msg_t *msg, int64_t v)
 {
-	PACK(msg, msgpack_pack_int64(pk, v));
+	uint8_t b[9];
+	return add_encoded(msg, b, enc_int(b, v));
 }
 
 tr_err tr_msg_add_uint(tr_msg_t *msg, uint64_t v)
 {
-	PACK(msg, msgpack_pack_uint64(pk, v));
+	uint8_t b[9];
+	return add_encoded(msg, b, enc_uint(b, v));
 }
 
 tr_err tr_msg_add_double(tr_msg_t *msg, double v)
@@ -390,10 +471,13 @@ tr_err tr_msg_add_bin(tr_msg_t *msg, const void *p, size_t len)
 static tr_err add_id(tr_msg_t *msg, int8_t type, uint64_t node, uint64_t id,
                      uint32_t creation)
 {
-	uint8_t body[TR_ID_WIRE_SIZE];
-	tr_id_encode(node, id, creation, body);
-	PACK(msg, (msgpack_pack_ext(pk, TR_ID_WIRE_SIZE, type),
-	           msgpack_pack_ext_body(pk, body, TR_ID_WIRE_SIZE)));
+	/* ext8: 0xc7, length, type, body (as msgpack-c writes it) */
+	uint8_t b[3 + TR_ID_WIRE_SIZE];
+	b[0] = 0xc7;
+	b[1] = TR_ID_WIRE_SIZE;
+	b[2] = (uint8_t)type;
+	tr_id_encode(node, id, creation, b + 3);
+	return add_encoded(msg, b, sizeof(b));
 }
 
 tr_err tr_msg_add_pid(tr_msg_t *msg, tr_pid_t pid)
