@@ -164,6 +164,9 @@ struct tr_global {
 
 	uint64_t ops_applied, syncs, conflicts, resolver_missing, rejected;
 	bool quiet; /* loading a table: no per-name events */
+	/* tests only (tr__global_test_lose_ops_to): a leader does not send
+	 * its ops to the member of this name, as if they were lost */
+	_Atomic(const char *) lose_ops_to;
 };
 
 static uint64_t now_ms(void)
@@ -914,8 +917,12 @@ static void op_send(struct tr_global *g, tr_msg_t *op, tr_pid_t rq,
 	/* what tr_global_info() says is current before anyone can hear the
 	 * op is through */
 	publish_info(g);
+	const char *lose =
+	        atomic_load_explicit(&g->lose_ops_to, memory_order_relaxed);
 	for (size_t i = 0; op && i < g->nmem; i++) {
 		tr_msg_t *c = NULL;
+		if (lose && !strcmp(g->mem[i].name, lose))
+			continue; /* op freed below if it was the last */
 		if (i + 1 < g->nmem) {
 			if (tr_msg_dup(op, &c))
 				continue;
@@ -2470,6 +2477,11 @@ tr_err tr_global_unregister(tr_global_t *g, const char *name,
 	tr_msg_add_str(m, name);
 	tr_msg_add_uint(m, timeout_ms);
 	return call(g, m, timeout_ms, NULL);
+}
+
+void tr__global_test_lose_ops_to(tr_global_t *g, const char *node)
+{
+	atomic_store_explicit(&g->lose_ops_to, node, memory_order_relaxed);
 }
 
 tr_err tr_global_whereis(tr_global_t *g, const char *name, tr_pid_t *out)

@@ -14,4 +14,11 @@
  */
 void tr__kill_and_wait(tr_node_t *node, tr_pid_t pid, _Atomic int *dead);
 
+/*
+ * Tests only: while node is not NULL, g (when leading) sends none of its
+ * ops to the member named node, as if the network had lost them (the
+ * string must outlive the setting).
+ */
+void tr__global_test_lose_ops_to(tr_global_t *g, const char *node);
+
 #endif

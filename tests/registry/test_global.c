@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "../helpers/helpers.h"
+#include "registry/util.h"
 
 #define SECRET "a cluster secret for the tests"
 
@@ -514,6 +515,60 @@ Test(global, leader_loss_moves_the_lock_to_a_higher_epoch)
 	cr_assert_str_eq(after.leader, "b");
 	cr_assert_gt(after.epoch, before.epoch);
 	expect_everywhere("keep", p);
+}
+
+/* Wait until node g no longer (want none) or still (want a pid) has
+ * name; false after ms. */
+static bool whereis_becomes(tr_global_t *g, const char *name, tr_pid_t want,
+                            uint64_t ms)
+{
+	for (uint64_t i = 0; i < ms; i++) {
+		tr_pid_t p;
+		tr_err e = tr_global_whereis(g, name, &p);
+		if (tr_pid_is_none(want) ? e == TR_ENOENT
+		                         : e == TR_OK && tr_pid_eq(p, want))
+			return true;
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
+	}
+	return false;
+}
+
+/* OTP's lost_unregister, made deterministic: the leader applies an
+ * unregister, c gets it, b's copy is lost, and the leader dies before
+ * anything resends it. b, the next leader, still holds the grant; its
+ * merge with c's table (a tombstone) must let the unregister win. */
+Test(global, a_lost_unregister_is_not_resurrected_by_a_new_leader)
+{
+	tr_pid_t p = spawn_on(nc, &tell_b);
+	cr_assert_eq(tr_global_register(gc, "lost", p, NULL, WAIT_MS), TR_OK);
+	expect_everywhere("lost", p);
+	tr_global_info_t before;
+	tr_global_info(gb, &before);
+	cr_assert_str_eq(before.leader, "a");
+	tr__global_test_lose_ops_to(ga, "b");
+	/* requested on the leader itself, so the request dies with it; b
+	 * never acknowledges, so the caller hears a timeout, not ok */
+	cr_assert_eq(tr_global_unregister(ga, "lost", 300), TR_ETIMEDOUT);
+	cr_assert(whereis_becomes(gc, "lost", TR_PID_NONE, WAIT_MS),
+	          "c never applied the unregister");
+	tr_pid_t q;
+	cr_assert_eq(tr_global_whereis(gb, "lost", &q), TR_OK,
+	             "b got the op: nothing was lost");
+	cr_assert(tr_pid_eq(q, p));
+	tr_global_stop(ga);
+	ga = NULL;
+	/* the next op is ordered by the new leader, after its merge */
+	cr_assert_eq(tr_global_register(gc, "after", spawn_on(nc, &tell_b),
+	                                NULL, WAIT_MS),
+	             TR_OK);
+	tr_global_info_t after;
+	tr_global_info(gc, &after);
+	cr_assert_str_eq(after.leader, "b");
+	cr_assert_gt(after.epoch, before.epoch);
+	expect_everywhere("lost", TR_PID_NONE);
+	/* the owner lives on and may take the name again */
+	cr_assert_eq(tr_global_register(gb, "lost", p, NULL, WAIT_MS), TR_OK);
+	expect_everywhere("lost", p);
 }
 
 Test(global, bad_input_is_refused_and_forged_messages_are_dropped)
