@@ -35,6 +35,7 @@
 #include "net/wire.h"
 #include "registry/smap.h"
 #include "registry/util.h"
+#include "runtime/internal.h"
 #include "runtime/table.h"
 
 #define TICK_MS      100
@@ -169,11 +170,10 @@ struct tr_global {
 	_Atomic(const char *) lose_ops_to;
 };
 
+/* The runtime's monotonic clock (a simulation's, under tests/sim). */
 static uint64_t now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	return tr__now_ns() / 1000000u;
 }
 
 static uint64_t mix(uint64_t x)

@@ -301,6 +301,10 @@ struct tr_node {
 	 * hot fields above keep their cache lines */
 	const struct tr_dist_ops *dist_ops;
 	void *dist;
+	/* a simulation's node (tr__sim_node_new): no scheduler or timer
+	 * thread; the simulation runs it with tr__sim_node_run() and
+	 * tr__sim_timers_fire() on its own thread */
+	bool manual;
 };
 
 /* ---- thread context ---------------------------------------------------- */
@@ -433,6 +437,21 @@ tr_err tr__timer_arm(struct tr_node *node, tr_pid_t to, tr_msg_t *m,
 tr_err tr__timer_cancel(struct tr_node *node, uint64_t id, uint64_t *left);
 size_t tr__timers_count(struct tr_node *node);
 uint64_t tr__now_ns(void);
+
+/*
+ * Deterministic simulation (tests/sim): a whole cluster in one thread.
+ * tr__sim_clock_set() replaces the monotonic clock of the process (NULL
+ * restores it); a manual node has no threads: tr__sim_node_run() runs up
+ * to max actor turns on the caller's thread (returns how many ran, 0 when
+ * nothing is ready), tr__sim_timers_fire() delivers the timers due at the
+ * clock's now, tr__sim_timers_next() is the earliest deadline
+ * (UINT64_MAX: none). Not for production use.
+ */
+void tr__sim_clock_set(uint64_t (*clock)(void));
+tr_err tr__sim_node_new(struct tr_node **out, const tr_node_opts_t *opts);
+unsigned tr__sim_node_run(struct tr_node *node, unsigned max);
+void tr__sim_timers_fire(struct tr_node *node);
+uint64_t tr__sim_timers_next(struct tr_node *node);
 
 /* call.c */
 /* A reply or call-monitor DOWN / timeout for self: returns true if it

@@ -150,7 +150,8 @@ static uint64_t random_u64(void)
 	return v;
 }
 
-tr_err tr_node_new(tr_node_t **out, const tr_node_opts_t *opts_in)
+static tr_err node_new(tr_node_t **out, const tr_node_opts_t *opts_in,
+                       bool manual)
 {
 	tr_node_opts_t opts;
 	if (!out)
@@ -175,6 +176,7 @@ tr_err tr_node_new(tr_node_t **out, const tr_node_opts_t *opts_in)
 		snprintf(n->name, sizeof(n->name), "anon-%016llx",
 		         (unsigned long long)random_u64());
 	n->id = tr_node_id_of_name(n->name);
+	n->manual = manual;
 	n->creation = opts.creation;
 	while (!n->creation)
 		n->creation = (uint32_t)random_u64();
@@ -228,6 +230,22 @@ fail:
 	tr__free(n->chunks);
 	tr__free(n);
 	return e;
+}
+
+tr_err tr_node_new(tr_node_t **out, const tr_node_opts_t *opts_in)
+{
+	return node_new(out, opts_in, false);
+}
+
+tr_err tr__sim_node_new(struct tr_node **out, const tr_node_opts_t *opts)
+{
+	tr_node_opts_t o;
+	if (opts)
+		o = *opts;
+	else
+		tr_node_opts_init(&o);
+	o.schedulers = 1;
+	return node_new(out, &o, true);
 }
 
 void tr_node_destroy(tr_node_t *n)

@@ -376,6 +376,8 @@ tr_err tr__sched_start(struct tr_node *n)
 		pthread_mutex_init(&s->park_lock, NULL);
 		pthread_cond_init(&s->park_cond, NULL);
 	}
+	if (n->manual)
+		return TR_OK; /* tr__sim_node_run() does the threads' work */
 	for (unsigned i = 0; i < n->nsched; i++) {
 		if (pthread_create(&n->scheds[i].thread, NULL, sched_main,
 		                   &n->scheds[i])) {
@@ -393,6 +395,21 @@ tr_err tr__sched_start(struct tr_node *n)
 		}
 	}
 	return TR_OK;
+}
+
+unsigned tr__sim_node_run(struct tr_node *n, unsigned max)
+{
+	struct tr_sched *s = &n->scheds[0];
+	struct tr_sched *saved = tr__tls_sched;
+	tr__tls_sched = s;
+	unsigned ran = 0;
+	struct tr_actor *a;
+	while (ran < max && (a = find_work(s))) {
+		tr__run_actor(s, a);
+		ran++;
+	}
+	tr__tls_sched = saved;
+	return ran;
 }
 
 void tr__sched_stop(struct tr_node *n)

@@ -33,8 +33,20 @@ struct tr_timers {
 	bool stop;
 };
 
+/* The simulation's clock (tr__sim_clock_set), or NULL: the real one. */
+static uint64_t (*_Atomic sim_clock)(void);
+
+void tr__sim_clock_set(uint64_t (*clock)(void))
+{
+	atomic_store(&sim_clock, clock);
+}
+
 uint64_t tr__now_ns(void)
 {
+	uint64_t (*c)(void) =
+	        atomic_load_explicit(&sim_clock, memory_order_relaxed);
+	if (c)
+		return c();
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
@@ -89,6 +101,39 @@ static tr_pid_t id_key(uint64_t id)
 	return k;
 }
 
+/* Take the entries due at now off the heap, in deadline order (a FIFO
+ * list threaded through hidx, unused once out of the heap). Lock held. */
+static struct tentry *take_due(struct tr_timers *t, uint64_t now)
+{
+	struct tentry *due = NULL, *last = NULL;
+	while (t->n && t->heap[0]->deadline <= now) {
+		struct tentry *e = t->heap[0];
+		heap_remove(t, 0);
+		struct tr__pent *pe = tr__ptab_get(t->index, id_key(e->id));
+		if (pe)
+			tr__ptab_del(t->index, pe);
+		e->hidx = 0;
+		if (last)
+			last->hidx = (size_t)e;
+		else
+			due = e;
+		last = e;
+	}
+	return due;
+}
+
+/* Deliver a list from take_due(). Lock not held. */
+static void fire(struct tr_node *node, struct tentry *due)
+{
+	while (due) {
+		struct tentry *next = (struct tentry *)due->hidx;
+		if (tr__route(node, due->to, due->m))
+			tr_msg_free(due->m);
+		tr__free(due);
+		due = next;
+	}
+}
+
 static void *timer_main(void *arg)
 {
 	struct tr_node *node = arg;
@@ -107,35 +152,37 @@ static void *timer_main(void *arg)
 			pthread_cond_timedwait(&t->cond, &t->lock, &ts);
 			continue;
 		}
-		/* Due entries, in deadline order (a FIFO list threaded
-		 * through hidx, unused once out of the heap). */
-		struct tentry *due = NULL, *last = NULL;
-		while (t->n && t->heap[0]->deadline <= now) {
-			struct tentry *e = t->heap[0];
-			heap_remove(t, 0);
-			struct tr__pent *pe =
-			        tr__ptab_get(t->index, id_key(e->id));
-			if (pe)
-				tr__ptab_del(t->index, pe);
-			e->hidx = 0;
-			if (last)
-				last->hidx = (size_t)e;
-			else
-				due = e;
-			last = e;
-		}
+		struct tentry *due = take_due(t, now);
 		pthread_mutex_unlock(&t->lock);
-		while (due) {
-			struct tentry *next = (struct tentry *)due->hidx;
-			if (tr__route(node, due->to, due->m))
-				tr_msg_free(due->m);
-			tr__free(due);
-			due = next;
-		}
+		fire(node, due);
 		pthread_mutex_lock(&t->lock);
 	}
 	pthread_mutex_unlock(&t->lock);
 	return NULL;
+}
+
+/* A manual node's timers (no thread): deliver what is due now. */
+void tr__sim_timers_fire(struct tr_node *node)
+{
+	struct tr_timers *t = node->timers;
+	if (!t)
+		return;
+	pthread_mutex_lock(&t->lock);
+	struct tentry *due = take_due(t, tr__now_ns());
+	pthread_mutex_unlock(&t->lock);
+	fire(node, due);
+}
+
+/* The earliest deadline of node's timers, UINT64_MAX if none. */
+uint64_t tr__sim_timers_next(struct tr_node *node)
+{
+	struct tr_timers *t = node->timers;
+	if (!t)
+		return UINT64_MAX;
+	pthread_mutex_lock(&t->lock);
+	uint64_t d = t->n ? t->heap[0]->deadline : UINT64_MAX;
+	pthread_mutex_unlock(&t->lock);
+	return d;
 }
 
 tr_err tr__timers_start(struct tr_node *node)
@@ -150,6 +197,8 @@ tr_err tr__timers_start(struct tr_node *node)
 	pthread_cond_init(&t->cond, &ca);
 	pthread_condattr_destroy(&ca);
 	node->timers = t;
+	if (node->manual)
+		return TR_OK; /* tr__sim_timers_fire() does the thread's work */
 	if (pthread_create(&t->thread, NULL, timer_main, node)) {
 		pthread_mutex_destroy(&t->lock);
 		pthread_cond_destroy(&t->cond);
@@ -169,7 +218,8 @@ void tr__timers_stop(struct tr_node *node)
 	t->stop = true;
 	pthread_cond_signal(&t->cond);
 	pthread_mutex_unlock(&t->lock);
-	pthread_join(t->thread, NULL);
+	if (!node->manual)
+		pthread_join(t->thread, NULL);
 	for (size_t i = 0; i < t->n; i++) {
 		tr_msg_free(t->heap[i]->m);
 		tr__free(t->heap[i]);
