@@ -76,6 +76,7 @@ struct ev {
 	enum ev_type type;
 	int from, to;
 	uint64_t sess;
+	uint64_t wseq; /* EV_MSG: the frame's sequence number on its session */
 	tr_pid_t pid;
 	char name[64];
 	bool named;
@@ -142,8 +143,14 @@ static enum link lnk[SIM_MAX_NODES][SIM_MAX_NODES];
 static uint64_t sess[SIM_MAX_NODES][SIM_MAX_NODES];
 static bool want_up[SIM_MAX_NODES][SIM_MAX_NODES];
 static uint64_t last_at[SIM_MAX_NODES][SIM_MAX_NODES]; /* FIFO per direction */
+/* frame sequence numbers per direction of the current session, as
+ * net.c numbers DATA frames: a receiver that sees anything but the next
+ * one ends the session ("sequence_gap") */
+static uint64_t seq_out[SIM_MAX_NODES][SIM_MAX_NODES];
+static uint64_t seq_in[SIM_MAX_NODES][SIM_MAX_NODES];
 
-static uint64_t stat_posted, stat_delivered, stat_lost, stat_faults;
+static uint64_t stat_posted, stat_delivered, stat_lost, stat_faults, stat_dups,
+        stat_reorders, stat_gaps;
 
 void sim_post(int from, int to, tr_pid_t pid, const char *name, tr_msg_t *m)
 {
@@ -154,20 +161,34 @@ void sim_post(int from, int to, tr_pid_t pid, const char *name, tr_msg_t *m)
 		return;
 	}
 	uint64_t at = now_ns + between(100, 5000) * 1000; /* 0.1-5 ms */
-	if (at <= last_at[from][to])
-		at = last_at[from][to] + 1;
-	last_at[from][to] = at;
+	/* wire faults, rarely: a frame that overtakes the one before it, a
+	 * frame delivered twice */
+	bool reorder = between(0, 999) < 2, dup = between(0, 999) < 2;
+	if (reorder && at > last_at[from][to]) {
+		at = last_at[from][to] > now_ns ? now_ns + 1 : at;
+		stat_reorders++;
+	} else {
+		if (at <= last_at[from][to])
+			at = last_at[from][to] + 1;
+		last_at[from][to] = at;
+	}
 	struct ev e = {.at = at,
 	               .type = EV_MSG,
 	               .from = from,
 	               .to = to,
 	               .sess = sess[from][to],
+	               .wseq = ++seq_out[from][to],
 	               .pid = pid,
 	               .named = name != NULL,
 	               .m = m};
 	if (name)
 		snprintf(e.name, sizeof(e.name), "%s", name);
 	ev_push(e);
+	if (dup && !tr_msg_dup(m, &e.m)) {
+		e.at = last_at[from][to] = last_at[from][to] + 1;
+		stat_dups++;
+		ev_push(e);
+	}
 }
 
 static bool alive(int i)
@@ -184,6 +205,7 @@ static void connect_pair(int i, int j)
 	lnk[i][j] = lnk[j][i] = L_UP;
 	sess[i][j] = ++sess[j][i];
 	sess[j][i] = sess[i][j];
+	seq_out[i][j] = seq_out[j][i] = seq_in[i][j] = seq_in[j][i] = 0;
 	sim_net_up(i, j);
 	sim_net_up(j, i);
 }
@@ -594,7 +616,21 @@ static void run_until(uint64_t end_ns)
 			switch (e.type) {
 			case EV_MSG:
 				if (alive(e.to) && lnk[e.from][e.to] == L_UP &&
-				    sess[e.from][e.to] == e.sess) {
+				    sess[e.from][e.to] == e.sess &&
+				    e.wseq != seq_in[e.to][e.from] + 1) {
+					/* what net.c does with a gap or a
+					 * repeat: end the session, reconnect */
+					stat_gaps++;
+					stat_lost++;
+					tr_msg_free(e.m);
+					cut_pair(e.from, e.to, 5,
+					         "sequence_gap");
+					want_up[e.from][e.to] =
+					        want_up[e.to][e.from] = true;
+				} else if (alive(e.to) &&
+				           lnk[e.from][e.to] == L_UP &&
+				           sess[e.from][e.to] == e.sess) {
+					seq_in[e.to][e.from] = e.wseq;
 					stat_delivered++;
 					sim_net_arrive(e.from, e.to, e.pid,
 					               e.named ? e.name : NULL,
@@ -784,12 +820,14 @@ static uint64_t run_seed(uint64_t seed, uint64_t seconds)
 	memset(lnk, 0, sizeof(lnk));
 	memset(sess, 0, sizeof(sess));
 	memset(want_up, 0, sizeof(want_up));
+	memset(last_at, 0, sizeof(last_at));
 	nheap = 0;
 	evseq = 0;
 	nops = 0;
 	ops_ok = 0;
 	hash = 0xcbf29ce484222325ull;
 	stat_posted = stat_delivered = stat_lost = stat_faults = 0;
+	stat_dups = stat_reorders = stat_gaps = 0;
 	violations = 0;
 	checked = 0;
 	sim.n = (int)between(3, SIM_MAX_NODES);
@@ -872,16 +910,21 @@ int main(int argc, char **argv)
 	}
 	tr__sim_clock_set(sim_clock);
 	uint64_t tot_ops = 0, tot_ok = 0, tot_msgs = 0, tot_faults = 0,
-	         tot_checked = 0;
+	         tot_checked = 0, tot_wire = 0;
 	int bad = 0;
 	for (uint64_t s = first; s < first + seeds; s++) {
 		uint64_t h = run_seed(s, seconds);
 		printf("seed %" PRIu64 ": %d nodes, %zu ops (%" PRIu64
 		       " ok), %" PRIu64 " faults, %" PRIu64
-		       " messages delivered, %" PRIu64
-		       " lost, %zu names checked, history %016" PRIx64 "%s\n",
+		       " messages delivered, %" PRIu64 " lost, %" PRIu64
+		       " duplicated and %" PRIu64
+		       " reordered on the wire (%" PRIu64
+		       " sessions ended), %zu names checked, history "
+		       "%016" PRIx64 "%s\n",
 		       s, sim.n, nops, ops_ok, stat_faults, stat_delivered,
-		       stat_lost, checked, h, violations ? " FAILED" : "");
+		       stat_lost, stat_dups, stat_reorders, stat_gaps, checked,
+		       h, violations ? " FAILED" : "");
+		tot_wire += stat_dups + stat_reorders;
 		tot_ops += nops;
 		tot_ok += ops_ok;
 		tot_msgs += stat_delivered;
@@ -906,9 +949,10 @@ int main(int argc, char **argv)
 	}
 	printf("sim: %" PRIu64 " seeds, %" PRIu64 " operations (%" PRIu64
 	       " acknowledged), %" PRIu64 " faults, %" PRIu64
-	       " messages delivered, %" PRIu64
+	       " messages delivered, %" PRIu64 " wire faults, %" PRIu64
 	       " names checked, %d seeds failed\n",
-	       seeds, tot_ops, tot_ok, tot_faults, tot_msgs, tot_checked, bad);
+	       seeds, tot_ops, tot_ok, tot_faults, tot_msgs, tot_wire,
+	       tot_checked, bad);
 	tr__sim_clock_set(NULL);
 	free(heap);
 	free(ops);
