@@ -144,6 +144,12 @@ struct peer {
 	/* I/O thread only */
 	struct outconn *out;
 	bool in_up;
+	/* under lock: the peer's line into us is up and ours to it is being
+	 * opened (JOINING): what is sent to the peer now is queued for the
+	 * session, not refused. Without it a reply to the peer's first
+	 * request could be lost: the request may arrive on its line before
+	 * its WELCOME reaches ours. */
+	bool buffering;
 	uint8_t rid[256];
 	size_t rid_len;
 	bool via_router; /* peer has no listener: answer on its line */
@@ -708,7 +714,8 @@ static tr_err enqueue(struct tr_net *net, struct peer *p, tr_pid_t to,
 	if (need + FRAME_HEAD > net->max_frame)
 		return TR_ELIMIT;
 	pthread_mutex_lock(&p->lock);
-	if (p->state != TR_PEER_UP) {
+	if (p->state != TR_PEER_UP &&
+	    !(p->state == TR_PEER_JOINING && p->buffering)) {
 		pthread_mutex_unlock(&p->lock);
 		return TR_EUNREACHABLE;
 	}
@@ -888,6 +895,12 @@ static int try_stash(struct tr_net *net, struct peer *p)
 static void flush_peer(struct tr_net *net, struct peer *p)
 {
 	pthread_mutex_lock(&p->lock);
+	if (p->state == TR_PEER_JOINING && p->buffering) {
+		/* the session is not up yet: the queue waits (still
+		 * pending), check_up() hands it back to us */
+		pthread_mutex_unlock(&p->lock);
+		return;
+	}
 	int r = try_stash(net, p);
 	if (r == 0) {
 		struct chunk *list = p->qh;
@@ -1159,6 +1172,7 @@ static void session_down(struct tr_net *net, struct peer *p, const char *reason,
 	pthread_mutex_lock(&p->lock);
 	bool was_up = p->state == TR_PEER_UP || p->state == TR_PEER_LEAVING;
 	p->state = TR_PEER_DOWN;
+	p->buffering = false;
 	p->direct = false; /* from now on only this thread uses the line */
 	p->seq_out = 0;
 	struct chunk *q = p->qh;
@@ -1254,6 +1268,9 @@ static void check_up(struct tr_net *net, struct peer *p)
 	bool was = p->state == TR_PEER_UP;
 	if (!was)
 		p->state = TR_PEER_UP;
+	/* what was queued while the session was being established */
+	bool queued = p->buffering && p->pending;
+	p->buffering = false;
 	/* A line that only sends can be written by the senders themselves
 	 * (the I/O thread stops polling it); a hidden node without a
 	 * listener receives on its line, so it keeps it to itself. */
@@ -1262,6 +1279,8 @@ static void check_up(struct tr_net *net, struct peer *p)
 	memcpy(ws, p->waiters, sizeof(ws));
 	memset(p->waiters, 0, sizeof(p->waiters));
 	pthread_mutex_unlock(&p->lock);
+	if (queued)
+		ready_push(net, p);
 	for (int i = 0; i < 8; i++)
 		waiter_done(ws[i], TR_OK);
 	if (was)
@@ -1621,6 +1640,7 @@ static void on_auth(struct tr_net *net, const uint8_t *rid, size_t rid_len,
 	snprintf(p->endpoint, sizeof(p->endpoint), "%s", h->endpoint);
 	if (p->state == TR_PEER_DOWN)
 		p->state = TR_PEER_JOINING;
+	p->buffering = p->state == TR_PEER_JOINING;
 	pthread_mutex_unlock(&p->lock);
 	memcpy(p->rid, rid, rid_len);
 	p->rid_len = rid_len;
