@@ -123,6 +123,20 @@ static void tell_sup(struct agent *a)
 		tr_msg_free(m);
 }
 
+/* The child runs (spawned, and named if it has a name): tell pl->notify. */
+static void running(struct agent *a)
+{
+	a->st = RUNNING;
+	if (tr_pid_is_none(a->pl->notify))
+		return;
+	tr_msg_t *m;
+	if (tr_msg_new(&m, "placed"))
+		return;
+	if (tr_msg_add_str(m, a->id) || tr_msg_add_pid(m, tr_self()) ||
+	    tr_msg_add_pid(m, a->child) || tr_send(a->pl->notify, m))
+		tr_msg_free(m);
+}
+
 static void register_name(struct agent *a);
 
 static void on_registered(void *state, tr_err status, tr_msg_t *reply,
@@ -136,7 +150,7 @@ static void on_registered(void *state, tr_err status, tr_msg_t *reply,
 	if (a->st != NAMING)
 		return; /* stopping already */
 	if (ok) {
-		a->st = RUNNING;
+		running(a);
 		return;
 	}
 	/* Taken (the old owner not yet dropped), or no agreed view right
@@ -216,7 +230,7 @@ static void on_spawned(void *state, tr_err status, tr_msg_t *reply,
 		a->name_deadline = now_ms() + t;
 		register_name(a);
 	} else {
-		a->st = RUNNING;
+		running(a);
 	}
 }
 

@@ -103,6 +103,10 @@ typedef struct tr_placement {
 	const char *resolver;      /* NULL = TR_RESOLVE_EXIT */
 	uint64_t start_timeout_ms; /* remote spawn; 0 = 5000 */
 	uint64_t name_timeout_ms;  /* registering the name; 0 = 10000 */
+	/* Not TR_PID_NONE: gets ["placed", child_id, agent, child] each time
+	 * the child runs (spawned, and registered when it has a name),
+	 * after every restart too. */
+	tr_pid_t notify;
 } tr_placement_t;
 
 /*

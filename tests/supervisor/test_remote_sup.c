@@ -21,6 +21,8 @@ static tr_node_t *nb, *nc;
 static tr_net_t *neta, *netb, *netc;
 static tr_global_t *ga, *gb, *gc;
 static struct node_child kid;
+/* every placement's notify: ["placed", id, agent, child] */
+static tr_inbox_t *placed_ib;
 
 static void start_a_and_c(void)
 {
@@ -29,6 +31,7 @@ static void start_a_and_c(void)
 	nc = new_node("c");
 	cr_assert_eq(tr_inbox_new(node, &inbox), TR_OK);
 	me = tr_inbox_pid(inbox);
+	cr_assert_eq(tr_inbox_new(node, &placed_ib), TR_OK);
 	neta = new_net(node, SECRET);
 	netc = new_net(nc, SECRET);
 	cr_assert_eq(tr_net_export(neta, &echo_b), TR_OK);
@@ -59,6 +62,7 @@ static void teardown(void)
 		tr_global_stop(gb);
 	gb = NULL;
 	tr_inbox_destroy(inbox);
+	tr_inbox_destroy(placed_ib);
 	if (nb)
 		tr_node_destroy(nb);
 	nb = NULL;
@@ -86,6 +90,7 @@ static tr_placement_t place(const char *on, bool failover, const char *name)
 	p.failover = failover;
 	p.global = name ? ga : NULL;
 	p.global_name = name;
+	p.notify = tr_inbox_pid(placed_ib);
 	return p;
 }
 
@@ -98,11 +103,20 @@ static tr_child_spec_t spec_of(const char *id, const tr_placement_t *p)
 	return s;
 }
 
-/* The child's current remote pid, waiting (by asking the supervisor)
- * until it runs and differs from `not`. */
+static bool placed_match(const tr_msg_t *m, void *arg)
+{
+	char id[64];
+	return tr_msg_is(m, "placed") &&
+	       !tr_msg_get_strbuf(m, 0, id, sizeof(id)) && !strcmp(id, arg);
+}
+
+/* The child's current remote pid, once it runs and differs from `not`:
+ * asks the supervisor, and while it has none, waits for the next
+ * ["placed", id, ...] from the placements (their notify is placed_ib)
+ * before asking again. */
 static tr_pid_t remote_of(tr_pid_t sup, const char *id, tr_pid_t not )
 {
-	for (int i = 0; i < WAIT_MS / 5; i++) {
+	for (;;) {
 		tr_child_info_t ci[16];
 		size_t n = 0;
 		cr_assert_eq(
@@ -113,12 +127,13 @@ static tr_pid_t remote_of(tr_pid_t sup, const char *id, tr_pid_t not )
 			    !tr_pid_is_none(ci[k].remote) &&
 			    !tr_pid_eq(ci[k].remote, not ))
 				return ci[k].remote;
-		/* let the agent's reply come (a timed wait on the inbox,
-		 * which nothing else uses here) */
-		expect_no_tag("never-sent", 5);
+		tr_msg_t *m = NULL;
+		tr_err e = tr_inbox_receive_match(placed_ib, WAIT_MS,
+		                                  placed_match, (void *)id, &m);
+		cr_assert_eq(e, TR_OK, "child %s never ran: %s", id,
+		             tr_err_name(e));
+		tr_msg_free(m);
 	}
-	cr_assert_fail("child %s never ran", id);
-	return TR_PID_NONE;
 }
 
 static void assert_echoes(tr_pid_t p)
@@ -175,6 +190,53 @@ Test(remote, placed_child_runs_on_its_node_and_restarts_there)
 	cr_assert_eq(tr_supervisor_stop(node, sup, WAIT_MS), TR_OK);
 	down(ref, why, sizeof(why));
 	cr_assert_str_eq(why, "shutdown");
+}
+
+/* ["placed", id, agent, child] from the inbox (placement.notify) */
+static tr_pid_t placed_from(tr_inbox_t *ib, const char *id, tr_pid_t *agent)
+{
+	tr_msg_t *m = NULL;
+	cr_assert_eq(tr_inbox_receive(ib, WAIT_MS, &m), TR_OK, "no placed");
+	char got[64];
+	tr_pid_t child;
+	cr_assert(tr_msg_is(m, "placed"));
+	cr_assert_eq(tr_msg_get_strbuf(m, 0, got, sizeof(got)), TR_OK);
+	cr_assert_str_eq(got, id);
+	cr_assert_eq(tr_msg_get_pid(m, 1, agent), TR_OK);
+	cr_assert_eq(tr_msg_get_pid(m, 2, &child), TR_OK);
+	tr_msg_free(m);
+	return child;
+}
+
+Test(remote, the_placement_tells_notify_each_time_the_child_runs)
+{
+	tr_inbox_t *ib;
+	cr_assert_eq(tr_inbox_new(node, &ib), TR_OK);
+	tr_placement_t p = place("b", false, "told");
+	p.notify = tr_inbox_pid(ib);
+	tr_child_spec_t s = spec_of("worker", &p);
+	tr_pid_t sup, agent;
+	cr_assert_eq(tr_supervisor_start(node, NULL, &s, 1, NULL, &sup, NULL),
+	             TR_OK);
+	tr_pid_t r = placed_from(ib, "worker", &agent);
+	cr_assert_eq(r.node, tr_node_id(nb), "placed on b");
+	/* told once it runs under its name, here too */
+	tr_pid_t w;
+	cr_assert_eq(tr_global_whereis(ga, "told", &w), TR_OK);
+	cr_assert(tr_pid_eq(w, r));
+	tr_child_info_t ci;
+	size_t n;
+	cr_assert_eq(tr_supervisor_which_children(node, sup, &ci, 1, &n),
+	             TR_OK);
+	cr_assert(tr_pid_eq(ci.pid, agent), "the agent is the child");
+	assert_echoes(r);
+	/* a restart tells again, with the new agent and child */
+	tr_exit(r, "boom");
+	tr_pid_t agent2, r2 = placed_from(ib, "worker", &agent2);
+	cr_assert(!tr_pid_eq(r2, r) && !tr_pid_eq(agent2, agent));
+	assert_echoes(r2);
+	cr_assert_eq(tr_supervisor_stop(node, sup, WAIT_MS), TR_OK);
+	tr_inbox_destroy(ib);
 }
 
 Test(remote, transient_child_ending_normally_is_not_restarted)
@@ -433,6 +495,7 @@ static void teardown_procs(void)
 	tr_global_stop(ga);
 	tr_global_stop(gc);
 	tr_inbox_destroy(inbox);
+	tr_inbox_destroy(placed_ib);
 	tr_node_destroy(nc);
 	tr_node_destroy(node);
 }
