@@ -379,47 +379,41 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* The remote pid of the dynamic supervisor's child `agent`, once its
- * agent has placed it (and, with a name, once the name is on this
- * node's replica). */
-static tr_err await_placed(tr_pid_t sup, tr_pid_t agent, const char *name,
-                           tr_pid_t *out)
+struct placed_match {
+	tr_pid_t agent;
+	tr_ref_t ref;
+};
+
+/* ["placed", id, agent, child] from our agent, or the agent's DOWN */
+static bool placed_or_down(const tr_msg_t *m, void *arg)
 {
-	uint64_t end = now_ms() + OP_MS;
-	tr_inbox_t *ib = NULL;
-	if (tr_inbox_new(A.node, &ib))
+	const struct placed_match *pm = arg;
+	tr_pid_t p;
+	tr_ref_t r;
+	if (tr_msg_kind(m) == TR_MSG_DOWN)
+		return !tr_msg_down_info(m, &r, NULL, NULL, 0) &&
+		       tr_ref_eq(r, pm->ref);
+	return tr_msg_is(m, "placed") && !tr_msg_get_pid(m, 1, &p) &&
+	       tr_pid_eq(p, pm->agent);
+}
+
+/* The remote pid of the child of `agent`, once the agent says it runs
+ * (placed, and named if it has a name: the placement's notify is ib). */
+static tr_err await_placed(tr_inbox_t *ib, tr_pid_t agent, tr_pid_t *out)
+{
+	struct placed_match pm = {.agent = agent};
+	if (tr_inbox_monitor(ib, agent, &pm.ref))
 		return TR_ENOMEM;
-	for (;;) {
-		size_t n = 0;
-		tr_child_info_t ci[64];
-		tr_err e =
-		        tr_supervisor_which_children(A.node, sup, ci, 64, &n);
-		for (size_t i = 0; !e && i < n && i < 64; i++) {
-			if (!tr_pid_eq(ci[i].pid, agent) ||
-			    tr_pid_is_none(ci[i].remote))
-				continue;
-			tr_pid_t w;
-			if (!name || (!tr_global_whereis(A.g, name, &w) &&
-			              tr_pid_eq(w, ci[i].remote))) {
-				*out = ci[i].remote;
-				tr_inbox_destroy(ib);
-				return TR_OK;
-			}
-		}
-		if (!tr_is_alive(agent)) {
-			tr_inbox_destroy(ib);
-			return TR_EEXITED;
-		}
-		if (e || now_ms() > end) {
-			tr_inbox_destroy(ib);
-			return e ? e : TR_ETIMEDOUT;
-		}
-		/* wait a little: the agent's spawn and registration are
-		 * asynchronous, and nothing tells this thread */
-		tr_msg_t *m = NULL;
-		if (tr_inbox_receive(ib, 10, &m) == TR_OK)
-			tr_msg_free(m);
-	}
+	tr_msg_t *m = NULL;
+	tr_err e = tr_inbox_receive_match(ib, OP_MS, placed_or_down, &pm, &m);
+	if (e)
+		return e;
+	if (tr_msg_kind(m) == TR_MSG_DOWN)
+		e = TR_EEXITED;
+	else
+		e = tr_msg_get_pid(m, 2, out);
+	tr_msg_free(m);
+	return e;
 }
 
 /* ["spawn", kind, on|nil, global|nil, supervised, failover, under|nil]
@@ -477,6 +471,11 @@ static void do_spawn(const tr_from_t *from, const tr_msg_t *req)
 			k->pl.failover = failover;
 			k->pl.global = name ? A.g : NULL;
 			k->pl.global_name = k->name;
+			/* told when the child runs; later restarts tell a
+			 * pid that is gone, which is a no-op */
+			tr_inbox_t *ib = NULL;
+			if (tr_inbox_new(A.node, &ib) == TR_OK)
+				k->pl.notify = tr_inbox_pid(ib);
 			k->next = A.kept;
 			A.kept = k;
 			tr_child_spec_t s;
@@ -490,18 +489,21 @@ static void do_spawn(const tr_from_t *from, const tr_msg_t *req)
 			}
 			tr_pid_t w;
 			tr_pid_t agent;
-			if (name && !tr_global_whereis(A.g, name, &w))
+			if (!ib)
+				why = "out of memory";
+			else if (name && !tr_global_whereis(A.g, name, &w))
 				why = "name taken";
 			else if ((e = tr_dynsup_start_child(A.node, sup, &s,
 			                                    &agent)))
 				why = under ? "--under: not a supervisor"
 				            : why_of(e);
-			else if ((e = await_placed(sup, agent, name, &pid))) {
+			else if ((e = await_placed(ib, agent, &pid))) {
 				tr_dynsup_terminate_child(A.node, sup, agent);
 				why = e == TR_EEXITED
 				              ? "the child did not start"
 				              : why_of(e);
 			}
+			tr_inbox_destroy(ib);
 		}
 	}
 	if (why) {
