@@ -69,7 +69,11 @@ struct chunk {
 	uint32_t n; /* envelopes */
 };
 
-enum { X_LINK = 1, X_MON_OUT, X_MON_IN };
+enum {
+	X_LINK = TR__CROSS_LINK,
+	X_MON_OUT = TR__CROSS_MON_OUT,
+	X_MON_IN = TR__CROSS_MON_IN
+};
 
 /* A link or monitor across the session (see session_down()). */
 struct xent {
@@ -1137,28 +1141,8 @@ static void deliver_noconnection(struct tr_net *net, struct xent **xb)
 		struct xent *x = xb[h];
 		while (x) {
 			struct xent *next = x->next;
-			tr_msg_t *m = NULL;
-			switch (x->type) {
-			case X_LINK:
-				if (!tr__msg_exit(TR__SIG_EXIT, x->remote,
-				                  TR_NOCONNECTION, &m))
-					m->flags |= TR__MSGF_LINKED;
-				break;
-			case X_MON_OUT:
-				if (!tr__msg_down(TR__SIG_DOWN, x->ref,
-				                  x->remote, TR_NOCONNECTION,
-				                  &m))
-					m->from = x->remote;
-				break;
-			case X_MON_IN:
-				if (!tr__msg_alloc(TR__SIG_DEMONITOR, 0, &m)) {
-					m->from = x->remote;
-					m->ref = x->ref;
-				}
-				break;
-			}
-			if (m)
-				tr__deliver(net->node, x->local, m);
+			tr__connection_lost(net->node, x->type, x->local,
+			                    x->remote, x->ref);
 			free(x);
 			x = next;
 		}

@@ -384,6 +384,15 @@ void tr__signal_to_dead(struct tr_node *node, tr_pid_t dead, tr_msg_t *m);
 void tr__signal_stale(struct tr_node *node, tr_pid_t dead, tr_msg_t *m);
 /* Same for a pid whose node cannot be reached ("noconnection"). */
 void tr__signal_unreachable(tr_pid_t to, tr_msg_t *m);
+/* What crossed a connection between two nodes, for the distribution's
+ * cross table: a link, a monitor the local actor holds (OUT) or one held
+ * on it (IN). */
+enum tr__crossing { TR__CROSS_LINK = 1, TR__CROSS_MON_OUT, TR__CROSS_MON_IN };
+/* The connection it crossed is lost: deliver to the local actor what a
+ * node's loss means (EXIT or DOWN "noconnection" from remote, or the
+ * remote watcher's monitor dropped). */
+void tr__connection_lost(struct tr_node *node, enum tr__crossing what,
+                         tr_pid_t local, tr_pid_t remote, tr_ref_t ref);
 /* Send a payload-less signal; answers itself if `to` is unreachable. */
 void tr__send_signal(uint8_t kind, tr_pid_t from, tr_pid_t to, tr_ref_t ref,
                      uint64_t aux);

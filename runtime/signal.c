@@ -118,6 +118,31 @@ void tr__signal_unreachable(tr_pid_t to, tr_msg_t *m)
 	answer_dead(to, m, TR_NOCONNECTION, tr__node_by_id(m->from.node));
 }
 
+void tr__connection_lost(struct tr_node *node, enum tr__crossing what,
+                         tr_pid_t local, tr_pid_t remote, tr_ref_t ref)
+{
+	tr_msg_t *m = NULL;
+	switch (what) {
+	case TR__CROSS_LINK:
+		if (!tr__msg_exit(TR__SIG_EXIT, remote, TR_NOCONNECTION, &m))
+			m->flags |= TR__MSGF_LINKED;
+		break;
+	case TR__CROSS_MON_OUT:
+		if (!tr__msg_down(TR__SIG_DOWN, ref, remote, TR_NOCONNECTION,
+		                  &m))
+			m->from = remote;
+		break;
+	case TR__CROSS_MON_IN:
+		if (!tr__msg_alloc(TR__SIG_DEMONITOR, 0, &m)) {
+			m->from = remote;
+			m->ref = ref;
+		}
+		break;
+	}
+	if (m)
+		tr__deliver(node, local, m);
+}
+
 /* ---- the receiving side ------------------------------------------------ */
 
 static bool exit_signal(struct tr_actor *a, tr_msg_t *m, char *reason_buf)

@@ -32,7 +32,11 @@ struct xent {
 	tr_pid_t local, remote;
 	tr_ref_t ref;
 };
-enum { X_LINK = 1, X_MON_OUT, X_MON_IN };
+enum {
+	X_LINK = TR__CROSS_LINK,
+	X_MON_OUT = TR__CROSS_MON_OUT,
+	X_MON_IN = TR__CROSS_MON_IN
+};
 
 /* the cross table of side i's session with j */
 struct xtab {
@@ -41,8 +45,8 @@ struct xtab {
 };
 static struct xtab xt[SIM_MAX_NODES][SIM_MAX_NODES];
 
-static void xadd(struct xtab *t, uint8_t type, tr_pid_t local, tr_pid_t remote,
-                 tr_ref_t ref)
+static struct xent *xfind(struct xtab *t, uint8_t type, tr_pid_t local,
+                          tr_pid_t remote, tr_ref_t ref)
 {
 	for (size_t i = 0; i < t->n; i++) {
 		struct xent *x = &t->v[i];
@@ -50,8 +54,16 @@ static void xadd(struct xtab *t, uint8_t type, tr_pid_t local, tr_pid_t remote,
 		    (type == X_LINK ? tr_pid_eq(x->local, local) &&
 		                              tr_pid_eq(x->remote, remote)
 		                    : tr_ref_eq(x->ref, ref)))
-			return;
+			return x;
 	}
+	return NULL;
+}
+
+static void xadd(struct xtab *t, uint8_t type, tr_pid_t local, tr_pid_t remote,
+                 tr_ref_t ref)
+{
+	if (xfind(t, type, local, remote, ref))
+		return;
 	if (t->n == t->cap) {
 		t->cap = t->cap ? t->cap * 2 : 16;
 		t->v = realloc(t->v, t->cap * sizeof(*t->v));
@@ -64,16 +76,9 @@ static void xadd(struct xtab *t, uint8_t type, tr_pid_t local, tr_pid_t remote,
 static void xdel(struct xtab *t, uint8_t type, tr_pid_t local, tr_pid_t remote,
                  tr_ref_t ref)
 {
-	for (size_t i = 0; i < t->n; i++) {
-		struct xent *x = &t->v[i];
-		if (x->type == type &&
-		    (type == X_LINK ? tr_pid_eq(x->local, local) &&
-		                              tr_pid_eq(x->remote, remote)
-		                    : tr_ref_eq(x->ref, ref))) {
-			t->v[i] = t->v[--t->n];
-			return;
-		}
-	}
+	struct xent *x = xfind(t, type, local, remote, ref);
+	if (x)
+		*x = t->v[--t->n];
 }
 
 /* What a signal crossing means for the cross table of side `self`. */
@@ -212,30 +217,9 @@ void sim_net_down(int self, int other, const char *why)
 	sim.believes_up[self][other] = false;
 	struct xtab *t = &xt[self][other];
 	tr_node_t *n = sim.node[self].node;
-	for (size_t i = 0; i < t->n; i++) {
-		struct xent *x = &t->v[i];
-		tr_msg_t *m = NULL;
-		switch (x->type) {
-		case X_LINK:
-			if (!tr__msg_exit(TR__SIG_EXIT, x->remote,
-			                  TR_NOCONNECTION, &m))
-				m->flags |= TR__MSGF_LINKED;
-			break;
-		case X_MON_OUT:
-			if (!tr__msg_down(TR__SIG_DOWN, x->ref, x->remote,
-			                  TR_NOCONNECTION, &m))
-				m->from = x->remote;
-			break;
-		case X_MON_IN:
-			if (!tr__msg_alloc(TR__SIG_DEMONITOR, 0, &m)) {
-				m->from = x->remote;
-				m->ref = x->ref;
-			}
-			break;
-		}
-		if (m)
-			tr__deliver(n, x->local, m);
-	}
+	for (size_t i = 0; i < t->n; i++)
+		tr__connection_lost(n, t->v[i].type, t->v[i].local,
+		                    t->v[i].remote, t->v[i].ref);
 	t->n = 0;
 	tell_subs(self, "nodedown", other, why);
 }
