@@ -10,7 +10,9 @@
  * shutdown time runs out. While a job runs, other messages (exits of
  * other children, calls, restart timers) wait in a queue and are handled,
  * in order, when it is done: the supervisor does one thing at a time, as
- * OTP's does.
+ * OTP's does. A job stops its children one by one, except a dynamic
+ * supervisor's own shutdown, which stops them all at once (Elixir's
+ * DynamicSupervisor, OTP's simple_one_for_one).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +47,10 @@ struct sup {
 	size_t *stop, nstop, at;
 	tr_pid_t cur;
 	tr_ref_t cur_ref;
+	/* a dynamic supervisor's own shutdown stops every child at once,
+	 * as Elixir's DynamicSupervisor: monitor ref -> child (aux) */
+	bool par;
+	struct tr__ptab *par_refs;
 	enum then then;
 	size_t *restart, nrestart;
 	bool has_from;
@@ -286,6 +292,26 @@ static uint64_t shutdown_ms(const struct child *c)
 	}
 }
 
+/* Stop a child of the job: "shutdown" (or "kill"), and a timer that
+ * kills it when its shutdown time runs out. The caller monitors it. */
+static void stop_one(struct child *c, tr_pid_t self)
+{
+	uint64_t ms = shutdown_ms(c);
+	if (!ms) {
+		tr_exit(c->pid, TR_KILL);
+		return;
+	}
+	tr_exit(c->pid, TR_SHUTDOWN);
+	tr_msg_t *t = msg_new("sup_kill");
+	if (t && ms != TR_INFINITY) {
+		tr_msg_add_pid(t, c->pid);
+		if (tr_send_after(tr_node_current(), self, t, ms, NULL))
+			tr_msg_free(t);
+	} else {
+		tr_msg_free(t);
+	}
+}
+
 /* Stop the next child of the job that runs, or finish. */
 static void stop_next(struct sup *s)
 {
@@ -301,24 +327,36 @@ static void stop_next(struct sup *s)
 			s->at++;
 			continue;
 		}
-		uint64_t ms = shutdown_ms(c);
-		if (!ms) {
-			tr_exit(c->pid, TR_KILL);
-		} else {
-			tr_exit(c->pid, TR_SHUTDOWN);
-			tr_msg_t *t = msg_new("sup_kill");
-			if (t && ms != TR_INFINITY) {
-				tr_msg_add_pid(t, c->pid);
-				if (tr_send_after(tr_node_current(), s->self, t,
-				                  ms, NULL))
-					tr_msg_free(t);
-			} else {
-				tr_msg_free(t);
-			}
-		}
+		stop_one(c, s->self);
 		return; /* the DOWN goes on */
 	}
 	job_done(s);
+}
+
+/* Stop every child of the job at once; the job is done when the last
+ * DOWN is in (sup_receive). */
+static void stop_all(struct sup *s)
+{
+	s->par = true;
+	for (size_t i = 0; i < s->nstop; i++) {
+		struct child *c = &s->ch[s->stop[i]];
+		if (tr_pid_is_none(c->pid))
+			continue;
+		tr_ref_t ref;
+		struct tr__pent *e;
+		bool had;
+		if (tr_monitor(c->pid, &ref) ||
+		    tr__ptab_put(&s->par_refs, tr__key_ref(ref), &e, &had)) {
+			set_pid(s, c, TR_PID_NONE); /* cannot watch it */
+			continue;
+		}
+		e->aux = s->stop[i];
+		stop_one(c, s->self);
+	}
+	if (!tr__ptab_len(s->par_refs)) {
+		s->par = false;
+		job_done(s);
+	}
 }
 
 static void job(struct sup *s, size_t *stop, size_t nstop, enum then then)
@@ -330,7 +368,10 @@ static void job(struct sup *s, size_t *stop, size_t nstop, enum then then)
 	s->at = 0;
 	s->then = then;
 	s->cur = TR_PID_NONE;
-	stop_next(s);
+	if (s->dynamic && then == THEN_EXIT)
+		stop_all(s);
+	else
+		stop_next(s);
 }
 
 /* Indices from..to-1 (or all but skip) in reverse start order. */
@@ -826,6 +867,20 @@ static void handle(struct sup *s, tr_msg_t *m)
 static void sup_receive(void *state, tr_msg_t *m)
 {
 	struct sup *s = state;
+	if (tr_msg_kind(m) == TR_MSG_DOWN && s->busy && s->par) {
+		tr_ref_t ref;
+		struct tr__pent *e;
+		if (!tr_msg_down_info(m, &ref, NULL, NULL, 0) &&
+		    (e = tr__ptab_get(s->par_refs, tr__key_ref(ref)))) {
+			set_pid(s, &s->ch[e->aux], TR_PID_NONE);
+			tr__ptab_del(s->par_refs, e);
+			if (!tr__ptab_len(s->par_refs)) {
+				s->par = false;
+				job_done(s);
+			}
+		}
+		return;
+	}
 	if (tr_msg_kind(m) == TR_MSG_DOWN && s->busy) {
 		tr_ref_t ref;
 		if (!tr_msg_down_info(m, &ref, NULL, NULL, 0) &&
@@ -841,7 +896,8 @@ static void sup_receive(void *state, tr_msg_t *m)
 	if (tr_msg_is(m, "sup_kill")) {
 		tr_pid_t p;
 		if (s->busy && !tr_msg_get_pid(m, 0, &p) &&
-		    tr_pid_eq(p, s->cur))
+		    (s->par ? tr__ptab_get(s->by_pid, p) != NULL
+		            : tr_pid_eq(p, s->cur)))
 			tr_exit(p, TR_KILL);
 		return;
 	}
@@ -883,6 +939,7 @@ static void sup_free(struct sup *s)
 	free(s->rs);
 	free(s->ch);
 	tr__ptab_free(s->by_pid);
+	tr__ptab_free(s->par_refs);
 	free(s);
 }
 
