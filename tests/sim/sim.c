@@ -35,6 +35,7 @@
 #include <string.h>
 #include <troupe/troupe.h>
 
+#include "registry/util.h"
 #include "runtime/internal.h"
 #include "sim.h"
 
@@ -69,7 +70,7 @@ static uint64_t sim_clock(void)
 /* ---- the event queue -------------------------------------------------- */
 
 enum ev_type { EV_MSG, EV_DETECT, EV_CONNECT, EV_FAULT };
-enum fault { F_SPLIT, F_CUT, F_CRASH, F_HEAL_ALL, F_RESTART };
+enum fault { F_SPLIT, F_CUT, F_CRASH, F_HEAL_ALL, F_RESTART, F_LEADER };
 
 struct ev {
 	uint64_t at, seq;
@@ -517,6 +518,37 @@ static void fault(struct ev *e)
 					        .to = j});
 		}
 		break;
+	case F_LEADER: {
+		/* the registry's leader dies while one member is behind:
+		 * its last ops reach the others, not that one (the window
+		 * the merge's tombstones are for) */
+		int l = -1;
+		for (int i = 0; i < n && l < 0; i++) {
+			tr_global_info_t info;
+			if (!alive(i) || tr_global_info(sim.node[i].g, &info))
+				continue;
+			for (int j = 0; j < n; j++)
+				if (alive(j) &&
+				    !strcmp(sim.node[j].name, info.leader))
+					l = j;
+		}
+		if (l < 0)
+			break;
+		int m = (int)((l + between(1, n - 1)) % n);
+		if (!alive(m))
+			break;
+		tr__global_test_lose_ops_to(sim.node[l].g, sim.node[m].name);
+		uint64_t at = now_ns + between(20, 200) * MS;
+		ev_push((struct ev){.at = at,
+		                    .type = EV_FAULT,
+		                    .fault = F_CRASH,
+		                    .from = l});
+		ev_push((struct ev){.at = at + between(500, 3000) * MS,
+		                    .type = EV_FAULT,
+		                    .fault = F_RESTART,
+		                    .from = l});
+		break;
+	}
 	case F_HEAL_ALL:
 		for (int i = 0; i < n; i++)
 			for (int j = 0; j < n; j++)
@@ -530,7 +562,7 @@ static void plan_faults(uint64_t t0, uint64_t until_ms)
 {
 	uint64_t t = between(500, 1500);
 	while (t < until_ms) {
-		uint64_t kind = between(0, 2), heal = t + between(500, 4000);
+		uint64_t kind = between(0, 3), heal = t + between(500, 4000);
 		struct ev e = {.at = t0 + t * MS, .type = EV_FAULT};
 		if (kind == 0) {
 			e.fault = F_SPLIT;
@@ -540,6 +572,9 @@ static void plan_faults(uint64_t t0, uint64_t until_ms)
 			e.fault = F_CUT;
 			e.from = (int)between(0, sim.n - 1);
 			e.to = (int)((e.from + between(1, sim.n - 1)) % sim.n);
+			ev_push(e);
+		} else if (kind == 3) {
+			e.fault = F_LEADER; /* crash and restart follow */
 			ev_push(e);
 		} else {
 			e.fault = F_CRASH;
