@@ -3,8 +3,8 @@
  *
  *   sim [--seeds N] [--first S] [--seconds T] [--verbose] [--twice]
  *
- * A whole cluster (3 to 5 nodes, each with the global registry and a
- * client actor) runs in this one thread: the nodes are manual
+ * A whole cluster (3 to 5 nodes, each with the global registry, a pg
+ * scope and a client actor) runs in this one thread: the nodes are manual
  * (tr__sim_node_new: no scheduler or timer threads), the process clock is
  * this file's (tr__sim_clock_set), the network is sim_net.c. Everything
  * that varies (message delays, client operations, which node crashes or is
@@ -24,6 +24,9 @@
  *      by that owner, if the owner lives (nothing lost);
  *   C4 a name whose last operation was an acknowledged unregister is
  *      absent (nothing resurrected).
+ *   P1 every node sees each process group (pg, default scope) with the
+ *      memberships of live actors, as many times as they joined net of
+ *      their leaves, and none of a dead actor.
  * C3 and C4 skip a name if any of its operations ended without a definite
  * answer (a timeout may still take effect later). Exit status 1 and the
  * seed on the first violation: `sim --first SEED --seeds 1 --verbose`
@@ -298,6 +301,36 @@ static size_t op_new(int node, const char *name, enum op_kind k, tr_pid_t pid)
 	return nops++;
 }
 
+/* ---- process groups: what each pid's memberships should be ------------ */
+
+#define GROUPS      2 /* groups g0, g1 of the default scope */
+#define MAX_MEMBERS 4096
+
+/* joins minus leaves (never below 0) per (group, pid), in the order each
+ * client asked: a client's requests reach its node's pg server in order */
+struct membership {
+	tr_pid_t pid;
+	int group;
+	int count;
+};
+static struct membership mships[MAX_MEMBERS];
+static size_t nmships;
+static uint64_t pg_ops;
+
+static void pg_note(int group, tr_pid_t pid, int delta)
+{
+	pg_ops++;
+	for (size_t i = 0; i < nmships; i++)
+		if (mships[i].group == group && tr_pid_eq(mships[i].pid, pid)) {
+			mships[i].count += delta;
+			if (mships[i].count < 0)
+				mships[i].count = 0;
+			return;
+		}
+	if (delta > 0 && nmships < MAX_MEMBERS)
+		mships[nmships++] = (struct membership){pid, group, delta};
+}
+
 /* ---- the actors: a client per node, idle owners ------------------------ */
 
 #define PRIVATE 4 /* names only this node's client touches: p<node>_<k> */
@@ -421,6 +454,20 @@ static void client_receive(void *state, tr_msg_t *m)
 		int k = (int)between(0, PRIVATE - 1);
 		if (!tr_pid_is_none(c->owners[k]))
 			tr_exit(c->owners[k], TR_KILL);
+	} else {
+		/* an owner joins or leaves a process group (pg: from an
+		 * actor, in order and without waiting) */
+		int k = (int)between(0, PRIVATE - 1), gi = (int)between(0, 1);
+		char group[8];
+		snprintf(group, sizeof(group), "g%d", gi);
+		tr_pid_t o = c->owners[k];
+		if (tr_pid_is_none(o))
+			return;
+		bool join = r < 92;
+		tr_err e = join ? tr_pg_join(sim.node[c->node].pg, group, o)
+		                : tr_pg_leave(sim.node[c->node].pg, group, o);
+		if (!e)
+			pg_note(gi, o, join ? 1 : -1);
 	}
 }
 
@@ -448,7 +495,8 @@ static void node_start(int i)
 	if (tr__sim_node_new(&s->node, &o))
 		abort();
 	s->net = sim_net_attach(i);
-	if (!s->net || tr_global_start(s->net, NULL, &s->g))
+	if (!s->net || tr_global_start(s->net, NULL, &s->g) ||
+	    tr_pg_start(s->net, NULL, &s->pg))
 		abort();
 	memset(&clients[i], 0, sizeof(clients[i]));
 	clients[i].node = i;
@@ -476,6 +524,8 @@ static void node_crash(int i)
 	tr_node_destroy(n);
 	tr_global_stop(s->g);
 	s->g = NULL;
+	tr_pg_stop(s->pg);
+	s->pg = NULL;
 	sim_net_forget(i);
 }
 
@@ -755,7 +805,7 @@ static void mix_pid(tr_pid_t p)
 	mix(&p.creation, sizeof(p.creation));
 }
 
-static size_t checked;
+static size_t checked, pgchecked;
 
 static void check(void)
 {
@@ -803,6 +853,39 @@ static void check(void)
 		mix_pid(t0.v[k].pid);
 		if (!pid_alive(t0.v[k].pid))
 			FAIL("C2 %s points at a dead actor", t0.v[k].name);
+	}
+	/* P1: every node sees each group's members as they should be: the
+	 * memberships of live actors, as many times as they joined net of
+	 * their leaves; none of a dead actor */
+	for (int gi = 0; gi < GROUPS; gi++) {
+		char group[8];
+		snprintf(group, sizeof(group), "g%d", gi);
+		size_t want = 0;
+		for (size_t k = 0; k < nmships; k++)
+			if (mships[k].group == gi && pid_alive(mships[k].pid))
+				want += (size_t)mships[k].count;
+		for (int i = 0; i < sim.n; i++) {
+			static tr_pid_t got[MAX_MEMBERS];
+			size_t n = 0;
+			tr_pg_members(sim.node[i].pg, group, false, got,
+			              MAX_MEMBERS, &n);
+			bool ok = n == want;
+			for (size_t k = 0; ok && k < nmships; k++) {
+				struct membership *ms = &mships[k];
+				if (ms->group != gi)
+					continue;
+				int c = 0;
+				for (size_t j = 0; j < n && j < MAX_MEMBERS;
+				     j++)
+					c += tr_pid_eq(got[j], ms->pid);
+				ok = c == (pid_alive(ms->pid) ? ms->count : 0);
+			}
+			if (!ok)
+				FAIL("P1 %s: group %s has %zu members, %zu "
+				     "expected (or other ones)",
+				     sim.node[i].name, group, n, want);
+			pgchecked += n;
+		}
 	}
 	/* C3, C4 on the private names */
 	for (int node = 0; node < sim.n; node++)
@@ -860,11 +943,14 @@ static uint64_t run_seed(uint64_t seed, uint64_t seconds)
 	evseq = 0;
 	nops = 0;
 	ops_ok = 0;
+	nmships = 0;
+	pg_ops = 0;
 	hash = 0xcbf29ce484222325ull;
 	stat_posted = stat_delivered = stat_lost = stat_faults = 0;
 	stat_dups = stat_reorders = stat_gaps = 0;
 	violations = 0;
 	checked = 0;
+	pgchecked = 0;
 	sim.n = (int)between(3, SIM_MAX_NODES);
 	for (int i = 0; i < sim.n; i++) {
 		snprintf(sim.node[i].name, sizeof(sim.node[i].name), "n%d", i);
@@ -915,6 +1001,7 @@ static uint64_t run_seed(uint64_t seed, uint64_t seconds)
 			tr_node_destroy(sim.node[i].node);
 			sim.node[i].node = NULL;
 			tr_global_stop(sim.node[i].g);
+			tr_pg_stop(sim.node[i].pg);
 		}
 		sim_net_forget(i);
 	}
@@ -945,7 +1032,7 @@ int main(int argc, char **argv)
 	}
 	tr__sim_clock_set(sim_clock);
 	uint64_t tot_ops = 0, tot_ok = 0, tot_msgs = 0, tot_faults = 0,
-	         tot_checked = 0, tot_wire = 0;
+	         tot_checked = 0, tot_wire = 0, tot_pg = 0;
 	int bad = 0;
 	for (uint64_t s = first; s < first + seeds; s++) {
 		uint64_t h = run_seed(s, seconds);
@@ -954,11 +1041,13 @@ int main(int argc, char **argv)
 		       " messages delivered, %" PRIu64 " lost, %" PRIu64
 		       " duplicated and %" PRIu64
 		       " reordered on the wire (%" PRIu64
-		       " sessions ended), %zu names checked, history "
-		       "%016" PRIx64 "%s\n",
+		       " sessions ended), %zu names checked, %" PRIu64
+		       " pg joins and leaves, %zu pg memberships checked, "
+		       "history %016" PRIx64 "%s\n",
 		       s, sim.n, nops, ops_ok, stat_faults, stat_delivered,
 		       stat_lost, stat_dups, stat_reorders, stat_gaps, checked,
-		       h, violations ? " FAILED" : "");
+		       pg_ops, pgchecked, h, violations ? " FAILED" : "");
+		tot_pg += pg_ops;
 		tot_wire += stat_dups + stat_reorders;
 		tot_ops += nops;
 		tot_ok += ops_ok;
@@ -985,9 +1074,10 @@ int main(int argc, char **argv)
 	printf("sim: %" PRIu64 " seeds, %" PRIu64 " operations (%" PRIu64
 	       " acknowledged), %" PRIu64 " faults, %" PRIu64
 	       " messages delivered, %" PRIu64 " wire faults, %" PRIu64
-	       " names checked, %d seeds failed\n",
+	       " names checked, %" PRIu64
+	       " pg joins and leaves, %d seeds failed\n",
 	       seeds, tot_ops, tot_ok, tot_faults, tot_msgs, tot_wire,
-	       tot_checked, bad);
+	       tot_checked, tot_pg, bad);
 	tr__sim_clock_set(NULL);
 	free(heap);
 	free(ops);

@@ -18,6 +18,7 @@ struct sim_node {
 	uint32_t creation;
 	tr_net_t *net;
 	tr_global_t *g;
+	tr_pg_t *pg;
 	tr_pid_t client;
 	tr_pid_t subs[SIM_MAX_SUBS]; /* monitor_nodes subscribers */
 	size_t nsubs;
