@@ -1310,24 +1310,10 @@ static void proof(struct tr_net *net, const char *label, const uint8_t *n_conn,
                   uint8_t out[TR_WIRE_PROOF])
 {
 	memset(out, 0, TR_WIRE_PROOF);
-	if (!net->secret)
-		return;
-	crypto_auth_hmacsha256_state st;
-	crypto_auth_hmacsha256_init(&st, net->secret, net->secret_len);
-	crypto_auth_hmacsha256_update(&st, (const uint8_t *)label,
-	                              strlen(label) + 1);
-	crypto_auth_hmacsha256_update(&st, n_conn, TR_WIRE_NONCE);
-	crypto_auth_hmacsha256_update(&st, n_acc, TR_WIRE_NONCE);
-	crypto_auth_hmacsha256_update(&st, (const uint8_t *)name_conn,
-	                              strlen(name_conn) + 1);
-	crypto_auth_hmacsha256_update(&st, (const uint8_t *)name_acc,
-	                              strlen(name_acc) + 1);
-	uint8_t cr[8] = {(uint8_t)(cr_conn >> 24), (uint8_t)(cr_conn >> 16),
-	                 (uint8_t)(cr_conn >> 8),  (uint8_t)cr_conn,
-	                 (uint8_t)(cr_acc >> 24),  (uint8_t)(cr_acc >> 16),
-	                 (uint8_t)(cr_acc >> 8),   (uint8_t)cr_acc};
-	crypto_auth_hmacsha256_update(&st, cr, sizeof(cr));
-	crypto_auth_hmacsha256_final(&st, out);
+	if (net->secret)
+		tr__wire_proof(net->secret, net->secret_len, label, n_conn,
+		               n_acc, name_conn, name_acc, cr_conn, cr_acc,
+		               out);
 }
 
 static bool proof_ok(const uint8_t *a, const uint8_t *b)

@@ -3,6 +3,8 @@
  */
 #include "net/wire.h"
 
+#include <sodium.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -438,4 +440,28 @@ tr_err tr__wire_next_node(struct tr_wcur *c, struct tr_wnode *nd)
 		return TR_EPROTO;
 	nd->creation = (uint32_t)v;
 	return TR_OK;
+}
+
+void tr__wire_proof(const uint8_t *secret, size_t secret_len, const char *label,
+                    const uint8_t *n_conn, const uint8_t *n_acc,
+                    const char *name_conn, const char *name_acc,
+                    uint32_t cr_conn, uint32_t cr_acc,
+                    uint8_t out[TR_WIRE_PROOF])
+{
+	crypto_auth_hmacsha256_state st;
+	crypto_auth_hmacsha256_init(&st, secret, secret_len);
+	crypto_auth_hmacsha256_update(&st, (const uint8_t *)label,
+	                              strlen(label) + 1);
+	crypto_auth_hmacsha256_update(&st, n_conn, TR_WIRE_NONCE);
+	crypto_auth_hmacsha256_update(&st, n_acc, TR_WIRE_NONCE);
+	crypto_auth_hmacsha256_update(&st, (const uint8_t *)name_conn,
+	                              strlen(name_conn) + 1);
+	crypto_auth_hmacsha256_update(&st, (const uint8_t *)name_acc,
+	                              strlen(name_acc) + 1);
+	uint8_t cr[8] = {(uint8_t)(cr_conn >> 24), (uint8_t)(cr_conn >> 16),
+	                 (uint8_t)(cr_conn >> 8),  (uint8_t)cr_conn,
+	                 (uint8_t)(cr_acc >> 24),  (uint8_t)(cr_acc >> 16),
+	                 (uint8_t)(cr_acc >> 8),   (uint8_t)cr_acc};
+	crypto_auth_hmacsha256_update(&st, cr, sizeof(cr));
+	crypto_auth_hmacsha256_final(&st, out);
 }

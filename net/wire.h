@@ -174,4 +174,15 @@ tr_err tr__wire_next_node(struct tr_wcur *c, struct tr_wnode *nd);
 /* Node names: 1..200 bytes of [A-Za-z0-9_.@-]. */
 bool tr__wire_name_ok(const char *s, size_t n);
 
+/*
+ * The handshake's proof (docs/protocol.md §5): HMAC-SHA256 under secret
+ * of label\0, the connector's and the acceptor's nonces, their names
+ * (each with its \0) and their creations (4 big-endian bytes each).
+ */
+void tr__wire_proof(const uint8_t *secret, size_t secret_len, const char *label,
+                    const uint8_t *n_conn, const uint8_t *n_acc,
+                    const char *name_conn, const char *name_acc,
+                    uint32_t cr_conn, uint32_t cr_acc,
+                    uint8_t out[TR_WIRE_PROOF]);
+
 #endif

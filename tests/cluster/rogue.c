@@ -192,22 +192,8 @@ static void proof(const char *label, const uint8_t *nc, const uint8_t *na,
                   const char *name_c, const char *name_a, uint32_t cr_c,
                   uint32_t cr_a, uint8_t out[TR_WIRE_PROOF])
 {
-	crypto_auth_hmacsha256_state st;
-	crypto_auth_hmacsha256_init(&st, secret, secret_len);
-	crypto_auth_hmacsha256_update(&st, (const uint8_t *)label,
-	                              strlen(label) + 1);
-	crypto_auth_hmacsha256_update(&st, nc, TR_WIRE_NONCE);
-	crypto_auth_hmacsha256_update(&st, na, TR_WIRE_NONCE);
-	crypto_auth_hmacsha256_update(&st, (const uint8_t *)name_c,
-	                              strlen(name_c) + 1);
-	crypto_auth_hmacsha256_update(&st, (const uint8_t *)name_a,
-	                              strlen(name_a) + 1);
-	uint8_t cr[8] = {(uint8_t)(cr_c >> 24), (uint8_t)(cr_c >> 16),
-	                 (uint8_t)(cr_c >> 8),  (uint8_t)cr_c,
-	                 (uint8_t)(cr_a >> 24), (uint8_t)(cr_a >> 16),
-	                 (uint8_t)(cr_a >> 8),  (uint8_t)cr_a};
-	crypto_auth_hmacsha256_update(&st, cr, sizeof(cr));
-	crypto_auth_hmacsha256_final(&st, out);
+	tr__wire_proof(secret, secret_len, label, nc, na, name_c, name_a, cr_c,
+	               cr_a, out);
 }
 
 static void hello(struct tr_wbuf *b, const char *name, uint64_t version,

@@ -74,23 +74,9 @@ static void proof(const char *label, const uint8_t *n_conn,
                   const char *name_acc, uint32_t cr_conn, uint32_t cr_acc,
                   uint8_t out[TR_WIRE_PROOF])
 {
-	crypto_auth_hmacsha256_state st;
-	crypto_auth_hmacsha256_init(&st, (const uint8_t *)secret,
-	                            sizeof(secret) - 1);
-	crypto_auth_hmacsha256_update(&st, (const uint8_t *)label,
-	                              strlen(label) + 1);
-	crypto_auth_hmacsha256_update(&st, n_conn, TR_WIRE_NONCE);
-	crypto_auth_hmacsha256_update(&st, n_acc, TR_WIRE_NONCE);
-	crypto_auth_hmacsha256_update(&st, (const uint8_t *)name_conn,
-	                              strlen(name_conn) + 1);
-	crypto_auth_hmacsha256_update(&st, (const uint8_t *)name_acc,
-	                              strlen(name_acc) + 1);
-	uint8_t cr[8] = {(uint8_t)(cr_conn >> 24), (uint8_t)(cr_conn >> 16),
-	                 (uint8_t)(cr_conn >> 8),  (uint8_t)cr_conn,
-	                 (uint8_t)(cr_acc >> 24),  (uint8_t)(cr_acc >> 16),
-	                 (uint8_t)(cr_acc >> 8),   (uint8_t)cr_acc};
-	crypto_auth_hmacsha256_update(&st, cr, sizeof(cr));
-	crypto_auth_hmacsha256_final(&st, out);
+	tr__wire_proof((const uint8_t *)secret, sizeof(secret) - 1, label,
+	               n_conn, n_acc, name_conn, name_acc, cr_conn, cr_acc,
+	               out);
 }
 
 /* [HELLO, version, name, creation, flags, endpoint, nonce, kernel] */
