@@ -5,12 +5,24 @@
 
 #include <string.h>
 
-static uint64_t be(const uint8_t *p, int n)
+/* Big-endian unsigned of n bytes, n in 1, 2, 4, 8. */
+static inline uint64_t be(const uint8_t *p, int n)
 {
-	uint64_t v = 0;
-	for (int i = 0; i < n; i++)
-		v = (v << 8) | p[i];
-	return v;
+	switch (n) {
+	case 1:
+		return p[0];
+	case 2:
+		return (uint64_t)p[0] << 8 | p[1];
+	case 4:
+		return (uint64_t)p[0] << 24 | (uint64_t)p[1] << 16 |
+		       (uint64_t)p[2] << 8 | p[3];
+	default: {
+		uint64_t v = 0;
+		for (int i = 0; i < 8; i++)
+			v = (v << 8) | p[i];
+		return v;
+	}
+	}
 }
 
 tr_err tr__mp_head(const uint8_t *p, size_t n, struct tr_mp_head *h)
@@ -18,32 +30,31 @@ tr_err tr__mp_head(const uint8_t *p, size_t n, struct tr_mp_head *h)
 	if (n < 1)
 		return TR_EPROTO;
 	uint8_t b = p[0];
-	memset(h, 0, sizeof(*h));
-	h->hlen = 1;
+	*h = (struct tr_mp_head){.type = TR_T_INT, .hlen = 1};
 	if (b <= 0x7f) {
-		h->type = TR_T_INT;
 		h->u = b;
 		return TR_OK;
 	}
 	if (b >= 0xe0) {
-		h->type = TR_T_INT;
 		h->neg = true;
 		h->i = (int8_t)b;
 		return TR_OK;
 	}
-	if ((b & 0xf0) == 0x80) {
-		h->type = TR_T_MAP;
-		h->len = b & 0x0f;
-		return TR_OK;
-	}
-	if ((b & 0xf0) == 0x90) {
-		h->type = TR_T_ARRAY;
-		h->len = b & 0x0f;
-		return TR_OK;
-	}
-	if ((b & 0xe0) == 0xa0) {
-		h->type = TR_T_STR;
-		h->len = b & 0x1f;
+	if (b < 0xc0) {
+		switch (b >> 4) {
+		case 0x8:
+			h->type = TR_T_MAP;
+			h->len = b & 0x0f;
+			break;
+		case 0x9:
+			h->type = TR_T_ARRAY;
+			h->len = b & 0x0f;
+			break;
+		default: /* 0xa0..0xbf */
+			h->type = TR_T_STR;
+			h->len = b & 0x1f;
+			break;
+		}
 		return TR_OK;
 	}
 	/* Fixed-size extra header bytes for 0xc0..0xdf. */

@@ -144,11 +144,10 @@ tr_err tr__msg_alloc(uint8_t kind, size_t cap, tr_msg_t **out)
 	}
 	if (!m)
 		return TR_ENOMEM;
-	memset(m, 0, sizeof(*m));
-	m->kind = kind;
-	m->flags = pooled ? TR__MSGF_POOLED : 0;
-	m->cap = (uint32_t)cap;
-	m->data = m->inl;
+	*m = (tr_msg_t){.kind = kind,
+	                .flags = pooled ? TR__MSGF_POOLED : 0,
+	                .cap = (uint32_t)cap,
+	                .data = m->inl};
 	*out = m;
 	return TR_OK;
 }
@@ -165,12 +164,10 @@ void tr_msg_free(tr_msg_t *msg)
 		tr__free(msg);
 }
 
-static tr_err reserve(tr_msg_t *m, size_t more)
+static tr_err grow(tr_msg_t *m, size_t more)
 {
 	if (more > TR_MSG_MAX_BYTES || m->len + more > TR_MSG_MAX_BYTES)
 		return TR_ELIMIT;
-	if (m->len + more <= m->cap)
-		return TR_OK;
 	size_t cap = m->cap ? m->cap : 32;
 	while (cap < m->len + more)
 		cap *= 2;
@@ -185,6 +182,15 @@ static tr_err reserve(tr_msg_t *m, size_t more)
 	m->data = d;
 	m->cap = (uint32_t)cap;
 	return TR_OK;
+}
+
+/* Room for `more` bytes past len (cap never exceeds TR_MSG_MAX_BYTES, so
+ * fitting within it is within the limit). */
+static inline tr_err reserve(tr_msg_t *m, size_t more)
+{
+	if (more <= m->cap - m->len)
+		return TR_OK;
+	return grow(m, more);
 }
 
 struct builder {
@@ -221,6 +227,14 @@ static void patch_count(tr_msg_t *m)
  * the same bytes msgpack-c's packer writes (smallest form), without its
  * write callback per value, which cost a tenth of a local hop.
  */
+static inline void put_be32(uint8_t *b, uint32_t v)
+{
+	b[0] = (uint8_t)(v >> 24);
+	b[1] = (uint8_t)(v >> 16);
+	b[2] = (uint8_t)(v >> 8);
+	b[3] = (uint8_t)v;
+}
+
 static size_t enc_uint(uint8_t *b, uint64_t v)
 {
 	if (v < 128) {
@@ -238,11 +252,15 @@ static size_t enc_uint(uint8_t *b, uint64_t v)
 		b[2] = (uint8_t)v;
 		return 3;
 	}
-	int n = v < (1ull << 32) ? 4 : 8;
-	b[0] = n == 4 ? 0xce : 0xcf;
-	for (int i = 0; i < n; i++)
-		b[1 + i] = (uint8_t)(v >> (8 * (n - 1 - i)));
-	return 1 + (size_t)n;
+	if (v < (1ull << 32)) {
+		b[0] = 0xce;
+		put_be32(b + 1, (uint32_t)v);
+		return 5;
+	}
+	b[0] = 0xcf;
+	put_be32(b + 1, (uint32_t)(v >> 32));
+	put_be32(b + 5, (uint32_t)v);
+	return 9;
 }
 
 static size_t enc_int(uint8_t *b, int64_t v)
@@ -291,9 +309,9 @@ static tr_err new_tagged(uint8_t kind, const char *tag, size_t tl, size_t extra,
 	tr_err e = tr__msg_alloc(kind, HDR + 2 + tl + extra, &m);
 	if (e)
 		return e;
-	m->data[0] = 0xdd;
+	static const uint8_t one[HDR] = {0xdd, 0, 0, 0, 1}; /* array32, 1 */
+	memcpy(m->data, one, HDR);
 	m->count = 1;
-	patch_count(m);
 	m->tag_off = HDR;
 	/* tl <= 255 (callers check): the buffer holds the header and tag */
 	size_t h = enc_str_head(m->data + HDR, tl);
@@ -310,7 +328,13 @@ tr_err tr_msg_new(tr_msg_t **out, const char *tag)
 	size_t tl = strlen(tag);
 	if (tl > 255)
 		return TR_EINVAL;
-	return new_tagged(TR_MSG_PLAIN, tag, tl, 24, out);
+	/* Room for fields: what is left of a pooled block when the tag fits
+	 * one (fields that outgrow it move the payload to the heap), else 24
+	 * bytes past the tag. Asking for more than a block holds would make
+	 * every message a malloc. */
+	size_t need = HDR + 2 + tl, room = TR__MSG_BLOCK - sizeof(tr_msg_t);
+	return new_tagged(TR_MSG_PLAIN, tag, tl, need < room ? room - need : 24,
+	                  out);
 }
 
 tr_err tr_msg_dup(const tr_msg_t *msg, tr_msg_t **out)
@@ -400,32 +424,51 @@ tr_err tr_msg_from_msgpack(tr_msg_t **out, const void *bytes, size_t len)
 		return TR_OK;                                        \
 	} while (0)
 
-/* Append n bytes already encoded (one whole value). */
-static tr_err add_encoded(tr_msg_t *msg, const uint8_t *b, size_t n)
+/* Room for one more value of at most max bytes, written in place at the
+ * returned pointer and committed with add_commit(); NULL with *e set if
+ * the message cannot take it. */
+static uint8_t *add_begin(tr_msg_t *msg, size_t max, tr_err *e)
 {
 	if (!msg || (msg->flags & TR__MSGF_SENT) || msg->tag_off != HDR ||
-	    msg->data[0] != 0xdd)
-		return TR_EINVAL;
-	tr_err e = reserve(msg, n);
-	if (e)
-		return e;
-	memcpy(msg->data + msg->len, b, n);
+	    msg->data[0] != 0xdd) {
+		*e = TR_EINVAL;
+		return NULL;
+	}
+	*e = reserve(msg, max);
+	return *e ? NULL : msg->data + msg->len;
+}
+
+static tr_err add_commit(tr_msg_t *msg, size_t n)
+{
 	msg->len += (uint32_t)n;
 	msg->count++;
 	patch_count(msg);
 	return TR_OK;
 }
 
+/* Append n bytes already encoded (one whole value). */
+static tr_err add_encoded(tr_msg_t *msg, const uint8_t *b, size_t n)
+{
+	tr_err e;
+	uint8_t *w = add_begin(msg, n, &e);
+	if (!w)
+		return e;
+	memcpy(w, b, n);
+	return add_commit(msg, n);
+}
+
 tr_err tr_msg_add_int(tr_msg_t *msg, int64_t v)
 {
-	uint8_t b[9];
-	return add_encoded(msg, b, enc_int(b, v));
+	tr_err e;
+	uint8_t *w = add_begin(msg, 9, &e);
+	return w ? add_commit(msg, enc_int(w, v)) : e;
 }
 
 tr_err tr_msg_add_uint(tr_msg_t *msg, uint64_t v)
 {
-	uint8_t b[9];
-	return add_encoded(msg, b, enc_uint(b, v));
+	tr_err e;
+	uint8_t *w = add_begin(msg, 9, &e);
+	return w ? add_commit(msg, enc_uint(w, v)) : e;
 }
 
 tr_err tr_msg_add_double(tr_msg_t *msg, double v)
@@ -535,6 +578,12 @@ const void *tr_msg_bytes(const tr_msg_t *msg, size_t *len)
 const char *tr_msg_tag(const tr_msg_t *msg, size_t *len)
 {
 	struct tr_mp_head h;
+	if (msg && msg->len > msg->tag_off &&
+	    (msg->data[msg->tag_off] & 0xe0) == 0xa0) { /* fixstr: most tags */
+		if (len)
+			*len = msg->data[msg->tag_off] & 0x1f;
+		return (const char *)msg->data + msg->tag_off + 1;
+	}
 	if (!msg || !msg->len ||
 	    tr__mp_head(msg->data + msg->tag_off, msg->len - msg->tag_off,
 	                &h) ||
@@ -566,8 +615,12 @@ static tr_err field(const tr_msg_t *msg, size_t idx, size_t *off,
 {
 	if (!msg || !msg->len || idx + 1 >= msg->count)
 		return msg ? TR_ERANGE : TR_EINVAL;
-	size_t o = msg->tag_off;
-	for (size_t i = 0; i <= idx; i++)
+	size_t o = msg->tag_off, i = 0;
+	if (o < msg->len && (msg->data[o] & 0xe0) == 0xa0) { /* fixstr tag */
+		o += 1 + (msg->data[o] & 0x1f);
+		i = 1;
+	}
+	for (; i <= idx; i++)
 		o += tr__mp_size(msg->data + o, msg->len - o);
 	if (o >= msg->len || tr__mp_head(msg->data + o, msg->len - o, h))
 		return TR_ERANGE;
