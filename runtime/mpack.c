@@ -25,6 +25,39 @@ static inline uint64_t be(const uint8_t *p, int n)
 	}
 }
 
+tr_err tr__mp_int(const uint8_t *p, size_t n, uint64_t *u, bool *neg)
+{
+	if (n < 1)
+		return TR_EPROTO;
+	uint8_t b = p[0];
+	*neg = false;
+	if (b <= 0x7f) {
+		*u = b;
+		return TR_OK;
+	}
+	if (b >= 0xe0) {
+		*neg = true;
+		*u = (uint64_t)(int64_t)(int8_t)b;
+		return TR_OK;
+	}
+	if (b < 0xcc || b > 0xd3)
+		return TR_ETYPE;
+	int x = 1 << ((b - 0xcc) & 3); /* 1, 2, 4, 8 bytes */
+	if (n < 1u + (size_t)x)
+		return TR_EPROTO;
+	uint64_t v = be(p + 1, x);
+	if (b >= 0xd0) { /* signed: sign-extend from x bytes */
+		int64_t i = x == 1   ? (int8_t)v
+		            : x == 2 ? (int16_t)v
+		            : x == 4 ? (int32_t)v
+		                     : (int64_t)v;
+		*neg = i < 0;
+		v = (uint64_t)i;
+	}
+	*u = v;
+	return TR_OK;
+}
+
 tr_err tr__mp_head(const uint8_t *p, size_t n, struct tr_mp_head *h)
 {
 	if (n < 1)

@@ -34,6 +34,11 @@ struct tr_mp_head {
  * head is truncated or reserved. Does not check the body. */
 tr_err tr__mp_head(const uint8_t *p, size_t n, struct tr_mp_head *h);
 
+/* Read the integer at p (n bytes available), the fast path of
+ * tr__mp_head() for TR_T_INT: *u is the value's bits (two's complement
+ * when *neg). TR_ETYPE if it is not an integer, TR_EPROTO if truncated. */
+tr_err tr__mp_int(const uint8_t *p, size_t n, uint64_t *u, bool *neg);
+
 /* Validate exactly one value at p; *used = its size. TR_EPROTO or
  * TR_ELIMIT (depth). */
 tr_err tr__mp_validate(const uint8_t *p, size_t n, unsigned max_depth,

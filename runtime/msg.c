@@ -144,10 +144,20 @@ tr_err tr__msg_alloc(uint8_t kind, size_t cap, tr_msg_t **out)
 	}
 	if (!m)
 		return TR_ENOMEM;
-	*m = (tr_msg_t){.kind = kind,
-	                .flags = pooled ? TR__MSGF_POOLED : 0,
-	                .cap = (uint32_t)cap,
-	                .data = m->inl};
+	/* Field by field: a whole-struct clear compiles to `rep stos`, whose
+	 * start-up alone costs more than these stores. */
+	atomic_store_explicit(&m->mn.next, NULL, memory_order_relaxed);
+	m->kind = kind;
+	m->flags = pooled ? TR__MSGF_POOLED : 0;
+	m->tag_off = 0;
+	m->len = 0;
+	m->cap = (uint32_t)cap;
+	m->count = 0;
+	m->from = TR_PID_NONE;
+	m->ref = (tr_ref_t){0};
+	m->aux = 0;
+	m->ahead = NULL;
+	m->data = m->inl;
 	*out = m;
 	return TR_OK;
 }
@@ -609,9 +619,8 @@ size_t tr_msg_count(const tr_msg_t *msg)
 	return msg && msg->count ? msg->count - 1 : 0;
 }
 
-/* Locate field idx: its offset and head. */
-static tr_err field(const tr_msg_t *msg, size_t idx, size_t *off,
-                    struct tr_mp_head *h)
+/* Locate field idx: its offset. */
+static tr_err field_off(const tr_msg_t *msg, size_t idx, size_t *off)
 {
 	if (!msg || !msg->len || idx + 1 >= msg->count)
 		return msg ? TR_ERANGE : TR_EINVAL;
@@ -622,10 +631,32 @@ static tr_err field(const tr_msg_t *msg, size_t idx, size_t *off,
 	}
 	for (; i <= idx; i++)
 		o += tr__mp_size(msg->data + o, msg->len - o);
-	if (o >= msg->len || tr__mp_head(msg->data + o, msg->len - o, h))
+	if (o >= msg->len)
 		return TR_ERANGE;
 	*off = o;
 	return TR_OK;
+}
+
+/* Locate field idx: its offset and head. */
+static tr_err field(const tr_msg_t *msg, size_t idx, size_t *off,
+                    struct tr_mp_head *h)
+{
+	tr_err e = field_off(msg, idx, off);
+	if (e)
+		return e;
+	return tr__mp_head(msg->data + *off, msg->len - *off, h) ? TR_ERANGE
+	                                                         : TR_OK;
+}
+
+/* An integer field's bits and sign. */
+static tr_err int_field(const tr_msg_t *msg, size_t idx, uint64_t *u, bool *neg)
+{
+	size_t o;
+	tr_err e = field_off(msg, idx, &o);
+	if (e)
+		return e;
+	e = tr__mp_int(msg->data + o, msg->len - o, u, neg);
+	return e == TR_EPROTO ? TR_ERANGE : e;
 }
 
 tr_err tr_msg_type(const tr_msg_t *msg, size_t idx, tr_type_t *out)
@@ -642,29 +673,29 @@ tr_err tr_msg_type(const tr_msg_t *msg, size_t idx, tr_type_t *out)
 
 tr_err tr_msg_get_int(const tr_msg_t *msg, size_t idx, int64_t *out)
 {
-	size_t o;
-	struct tr_mp_head h;
-	tr_err e = field(msg, idx, &o, &h);
+	uint64_t u;
+	bool neg;
+	tr_err e = int_field(msg, idx, &u, &neg);
 	if (e)
 		return e;
-	if (h.type != TR_T_INT || (!h.neg && h.u > INT64_MAX))
+	if (!neg && u > INT64_MAX)
 		return TR_ETYPE;
 	if (out)
-		*out = h.neg ? h.i : (int64_t)h.u;
+		*out = (int64_t)u;
 	return TR_OK;
 }
 
 tr_err tr_msg_get_uint(const tr_msg_t *msg, size_t idx, uint64_t *out)
 {
-	size_t o;
-	struct tr_mp_head h;
-	tr_err e = field(msg, idx, &o, &h);
+	uint64_t u;
+	bool neg;
+	tr_err e = int_field(msg, idx, &u, &neg);
 	if (e)
 		return e;
-	if (h.type != TR_T_INT || h.neg)
+	if (neg)
 		return TR_ETYPE;
 	if (out)
-		*out = h.u;
+		*out = u;
 	return TR_OK;
 }
 
