@@ -746,10 +746,17 @@ void tr__run_actor(struct tr_sched *s, struct tr_actor *a)
 			atomic_store_explicit(&a->pq_pub, a->pq_len,
 			                      memory_order_relaxed);
 			tr__actor_publish(a);
-			if (a->flags & TR__AF_GATE && tr__gate_park(a)) {
+			if (a->flags & TR__AF_GATE) {
+				/* a gate pause replaces a mute; cleared
+				 * first: once parked, we may run elsewhere */
+				uint32_t mute = a->flags & TR__AF_MUTE;
 				a->flags &= ~TR__AF_MUTE;
-				tr__tls_actor = NULL;
-				return; /* the gate's opening wakes us */
+				if (tr__gate_park(a)) {
+					/* the gate's opening wakes us */
+					tr__tls_actor = NULL;
+					return;
+				}
+				a->flags |= mute;
 			}
 			if (a->flags & TR__AF_MUTE && tr__mute_park(a)) {
 				tr__tls_actor = NULL;

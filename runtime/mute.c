@@ -230,6 +230,11 @@ bool tr__gate_park(struct tr_actor *s)
 	s->gate = NULL;
 	if (!g)
 		return false;
+	/* Senders paused on us go on first: once we are on the gate's list,
+	 * its opening may run us on another thread at once, so nothing here
+	 * may touch s after that. (If the gate is open after all, they were
+	 * let go a little early: harmless.) */
+	tr__mute_release(s, true);
 	bool parked = false;
 	pthread_mutex_lock(&g->lock);
 	if (g->closed) {
@@ -248,7 +253,5 @@ bool tr__gate_park(struct tr_actor *s)
 		}
 	}
 	pthread_mutex_unlock(&g->lock);
-	if (parked)
-		tr__mute_release(s, true); /* nobody waits on a paused actor */
 	return parked;
 }
