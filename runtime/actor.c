@@ -199,8 +199,9 @@ void tr__pq_filter(struct tr_actor *a, bool (*drop)(tr_msg_t *, void *),
  * The outbox. While an actor's callback runs, its user messages to local
  * actors are chained per receiver (up to TR__OUTBOX receivers) and pushed
  * when the callback returns: one exchange on the receiver's mailbox head
- * and one reference per chain instead of per message, so a sender does
- * not bounce the receiver's cache line once per message. Any other
+ * per chain instead of per message, and no reference at all (the turn
+ * keeps the receiver's slot from reuse; reclaim.c), so a sender does not
+ * bounce the receiver's cache line once per message. Any other
  * delivery from that thread (a signal, a send from a plain context) first
  * flushes the outbox, so every pair keeps its order, signals included.
  */
@@ -235,9 +236,29 @@ void tr__outbox_flush(struct tr_sched *s)
 	for (unsigned i = 0; i < s->nob; i++) {
 		struct tr_outbox_ent *e = &s->ob[i];
 		push_chain(s->node, e->r, e->head, e->tail, e->n);
-		tr__actor_put(e->r);
 	}
 	s->nob = 0;
+}
+
+/*
+ * The live local actor pid, looked up without a reference: only for a turn
+ * of one of the node's schedulers (or a manual node's), which holds the
+ * pointer no longer than the turn. A slot is reused only after every
+ * scheduler has passed a quiescent point since its last reference went
+ * (reclaim.c), and spawn publishes the new id before ALIVE, so "ALIVE,
+ * then the same id" identifies the actor for the rest of the turn.
+ */
+static struct tr_actor *turn_lookup(struct tr_node *n, tr_pid_t pid)
+{
+	if (pid.node != n->id || pid.creation != n->creation)
+		return NULL;
+	struct tr_actor *a = slot_at(n, tr__pid_index(pid));
+	if (!a ||
+	    atomic_load_explicit(&a->astate, memory_order_acquire) !=
+	            TR__A_ALIVE ||
+	    atomic_load_explicit(&a->id, memory_order_relaxed) != pid.id)
+		return NULL;
+	return a;
 }
 
 /* Batch m for a live local actor; false if it cannot be batched. */
@@ -266,7 +287,7 @@ static bool outbox_add(struct tr_sched *s, struct tr_node *n, tr_pid_t to,
 			return true;
 		}
 	}
-	struct tr_actor *a = tr__actor_get(n, to);
+	struct tr_actor *a = turn_lookup(n, to);
 	if (!a)
 		return false;
 	if (s->nob == TR__OUTBOX)
@@ -345,7 +366,7 @@ static void drain_dead(struct tr_actor *a)
 		tr_msg_free(m);
 }
 
-static void free_slot(struct tr_actor *a)
+void tr__actor_free_slot(struct tr_actor *a)
 {
 	struct tr_node *n = a->node;
 	drain_dead(a);
@@ -359,7 +380,7 @@ static void free_slot(struct tr_actor *a)
 void tr__actor_put(struct tr_actor *a)
 {
 	if (atomic_fetch_sub_explicit(&a->rc, 1, memory_order_acq_rel) == 1)
-		free_slot(a);
+		tr__retire(a); /* freed after a grace period (reclaim.c) */
 }
 
 /* ---- exit ---------------------------------------------------------------- */

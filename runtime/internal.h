@@ -9,7 +9,12 @@
  *                     one indexed load plus a generation check. Slots are
  *                     type-stable (only ever reused as actors), which makes
  *                     "increment the refcount if non-zero, then re-check
- *                     the id" a safe lookup without locks.
+ *                     the id" a safe lookup without locks. An actor's turn
+ *                     sending to an actor of its own node skips even that
+ *                     (reclaim.c): a slot whose last reference is gone is
+ *                     reused only after every scheduler has passed a
+ *                     quiescent point, so within a turn "alive, then the
+ *                     same id" is enough.
  *     schedulers      N threads, each with a run-next slot (owner only) and
  *                     a run queue (a ring under a mutex; see sched.c for
  *                     which end is used when) that thieves may take from;
@@ -154,11 +159,14 @@ struct tr_actor {
 	struct tr__ptab *links; /* key pid; aux = pending unlink id */
 	struct tr__ptab *mons;  /* key ref; flags = TR__MON_* */
 	struct tr__ptab *calls; /* key ref; pending tr_call_async() */
-	tr_msg_t *current;      /* message being handled */
-	char *stop_reason;      /* with TR__AF_STOP */
-	char *name;             /* guarded by the node's names lock */
-	uint64_t rt_gen;        /* receive-timeout generation */
-	uint64_t rt_timer;      /* armed receive-timeout timer id or 0 */
+	union {
+		tr_msg_t *current;             /* message being handled */
+		struct tr_actor *retired_next; /* after exit: reclaim.c */
+	};
+	char *stop_reason; /* with TR__AF_STOP */
+	char *name;        /* guarded by the node's names lock */
+	uint64_t rt_gen;   /* receive-timeout generation */
+	uint64_t rt_timer; /* armed receive-timeout timer id or 0 */
 	/* -- published by the owner for introspection (relaxed) -- */
 	_Atomic uint64_t st_received; /* user messages handled */
 	_Atomic uint32_t st_links;
@@ -194,7 +202,7 @@ _Static_assert(sizeof(struct tr_actor) <= 256,
  * pushed as one chain when the callback returns (actor.c, "outbox"). */
 #define TR__AHEAD 8 /* prefetch distance along a chain */
 struct tr_outbox_ent {
-	struct tr_actor *r; /* holds a reference */
+	struct tr_actor *r; /* no reference: valid for the turn (reclaim.c) */
 	tr_msg_t *head, *tail;
 	uint32_t n;
 	tr_msg_t *lag; /* TR__AHEAD messages behind tail, once n > AHEAD */
@@ -213,6 +221,15 @@ struct tr_sched {
 	unsigned nblocks;
 	struct tr_outbox_ent ob[TR__OUTBOX]; /* owner only */
 	unsigned nob;
+	/* reclamation (reclaim.c), owner only: slots retired here, and the
+	 * batch waiting for grace period `wait_gp` */
+	struct tr_actor *retired, *waiting;
+	uint64_t wait_gp;
+	unsigned since_qs; /* turns since the last quiescent point */
+
+	/* the grace period this scheduler has passed (0: offline); written
+	 * by the owner at quiescent points, read by reclaimers */
+	alignas(64) _Atomic uint64_t qs;
 
 	alignas(64) pthread_mutex_t lock; /* guards q* */
 	struct tr_actor **q;
@@ -293,6 +310,14 @@ struct tr_node {
 	void *block_batches; /* list of lists, guarded by block_lock */
 	size_t nbatches;
 
+	/* reclamation (reclaim.c): the grace-period counter, and slots
+	 * retired by threads that are not this node's schedulers */
+	alignas(64) _Atomic uint64_t gp;
+	pthread_mutex_t retire_lock; /* guards the three below */
+	struct tr_actor *retired;
+	_Atomic bool retired_any;
+	bool reclaim_on; /* scheduler threads run: retire, do not free */
+
 	/* back-pressure */
 	uint32_t mb_high, mb_low;      /* mailbox depth thresholds */
 	pthread_mutex_t mute_lock[64]; /* stripes, by receiver slot */
@@ -349,6 +374,10 @@ tr_ref_t tr__make_ref(struct tr_node *node);
  * other incarnation). */
 struct tr_actor *tr__actor_get(struct tr_node *node, tr_pid_t pid);
 void tr__actor_put(struct tr_actor *a);
+/* Release a slot whose last reference is gone: drain what reached it
+ * after its exit, free the slot for reuse. Only when no turn can still
+ * hold it (reclaim.c decides when). */
+void tr__actor_free_slot(struct tr_actor *a);
 /* Push everything the running actor has batched (see actor.c). */
 void tr__outbox_flush(struct tr_sched *s);
 /* Deliver m (any kind) to pid on node; consumes m in every case. */
@@ -418,6 +447,26 @@ void tr__gate_open(struct tr__gate *g);
  * actor pauses on g when the callback returns, unless g opened by then. */
 void tr__gate_hold(struct tr__gate *g);
 bool tr__gate_park(struct tr_actor *s);
+
+/* reclaim.c: slots of dead actors are reused only after a grace period
+ * (see there). */
+void tr__reclaim_init(struct tr_node *node);
+void tr__reclaim_destroy(struct tr_node *node);
+/* The last reference to a is gone: free its slot now or after a grace
+ * period. Any thread. */
+void tr__retire(struct tr_actor *a);
+/* Scheduler s is between turns. turn: after a turn (cheap; a real
+ * quiescent point every so many turns); else idle (always one). */
+void tr__reclaim_quiescent(struct tr_sched *s, bool turn);
+/* Scheduler s parks / wakes up: it holds nothing while offline. false:
+ * do not park (slots wait and no other scheduler is online; s is online
+ * again and frees them at its next quiescent point). */
+bool tr__reclaim_offline(struct tr_sched *s);
+void tr__reclaim_online(struct tr_sched *s);
+/* Scheduler threads start / have all been joined (frees everything
+ * still waiting). */
+void tr__reclaim_start(struct tr_node *node);
+void tr__reclaim_stop(struct tr_node *node);
 
 /* sched.c */
 tr_err tr__sched_start(struct tr_node *node);

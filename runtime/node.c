@@ -198,6 +198,7 @@ static tr_err node_new(tr_node_t **out, const tr_node_opts_t *opts_in,
 	pthread_mutex_init(&n->slot_lock, NULL);
 	pthread_mutex_init(&n->inj_lock, NULL);
 	pthread_mutex_init(&n->block_lock, NULL);
+	tr__reclaim_init(n);
 	for (int i = 0; i < 64; i++)
 		pthread_mutex_init(&n->mute_lock[i], NULL);
 	n->mb_high = opts.mailbox_high ? opts.mailbox_high : 4096;
@@ -226,6 +227,7 @@ fail_names:
 fail_locks:
 	pthread_mutex_destroy(&n->slot_lock);
 	pthread_mutex_destroy(&n->inj_lock);
+	tr__reclaim_destroy(n);
 fail:
 	tr__free(n->chunks);
 	tr__free(n);
@@ -273,6 +275,7 @@ void tr_node_destroy(tr_node_t *n)
 	pthread_mutex_destroy(&n->slot_lock);
 	pthread_mutex_destroy(&n->inj_lock);
 	pthread_mutex_destroy(&n->block_lock);
+	tr__reclaim_destroy(n);
 	for (int i = 0; i < 64; i++)
 		pthread_mutex_destroy(&n->mute_lock[i]);
 	tr__free(n);

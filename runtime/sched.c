@@ -299,6 +299,8 @@ void tr__sched_requeue(struct tr_sched *s, struct tr_actor *a)
 static void park(struct tr_sched *s)
 {
 	struct tr_node *n = s->node;
+	if (!tr__reclaim_offline(s))
+		return; /* retired slots to free first */
 	pthread_mutex_lock(&s->park_lock);
 	s->parked = true;
 	atomic_fetch_add(&n->nsleeping, 1);
@@ -306,6 +308,7 @@ static void park(struct tr_sched *s)
 		s->parked = false;
 		atomic_fetch_sub(&n->nsleeping, 1);
 		pthread_mutex_unlock(&s->park_lock);
+		tr__reclaim_online(s);
 		return;
 	}
 	atomic_fetch_add_explicit(&s->st_parks, 1, memory_order_relaxed);
@@ -316,6 +319,7 @@ static void park(struct tr_sched *s)
 		atomic_fetch_sub(&n->nsleeping, 1);
 	}
 	pthread_mutex_unlock(&s->park_lock);
+	tr__reclaim_online(s);
 }
 
 static struct tr_actor *spin(struct tr_sched *s)
@@ -347,8 +351,13 @@ static void *sched_main(void *arg)
 	struct tr_sched *s = arg;
 	struct tr_node *n = s->node;
 	tr__tls_sched = s;
+	tr__reclaim_online(s);
 	while (!atomic_load_explicit(&n->stopping, memory_order_relaxed)) {
 		struct tr_actor *a = find_work(s);
+		if (!a) {
+			tr__reclaim_quiescent(s, false); /* may wake actors */
+			a = find_work(s);
+		}
 		if (!a)
 			a = spin(s);
 		if (!a) {
@@ -356,6 +365,7 @@ static void *sched_main(void *arg)
 			continue;
 		}
 		tr__run_actor(s, a);
+		tr__reclaim_quiescent(s, true);
 	}
 	tr__tls_sched = NULL;
 	return NULL;
@@ -378,6 +388,7 @@ tr_err tr__sched_start(struct tr_node *n)
 	}
 	if (n->manual)
 		return TR_OK; /* tr__sim_node_run() does the threads' work */
+	tr__reclaim_start(n);
 	for (unsigned i = 0; i < n->nsched; i++) {
 		if (pthread_create(&n->scheds[i].thread, NULL, sched_main,
 		                   &n->scheds[i])) {
@@ -426,6 +437,7 @@ void tr__sched_stop(struct tr_node *n)
 	for (unsigned i = 0; i < n->nsched; i++)
 		if (n->scheds[i].thread)
 			pthread_join(n->scheds[i].thread, NULL);
+	tr__reclaim_stop(n); /* no turn runs: free every retired slot */
 	/* Give cached free slots back (reap_all walks the table). */
 	for (unsigned i = 0; i < n->nsched; i++) {
 		struct tr_sched *s = &n->scheds[i];

@@ -517,6 +517,106 @@ static bool mute_cycle(void)
 	return true;
 }
 
+/* ---- 10. slots reused while other turns send to them -------------------
+ * Targets live for one message: each, on its first, spawns its successor
+ * into its table entry and stops, so slots are freed and reused all the
+ * time (the successor of one target takes the slot another just left).
+ * Sprayers on every scheduler send to the whole table from their turns
+ * (the reference-free outbox path), each message carrying the pid it was
+ * addressed to. A slot reused while a turn still held it would hand a
+ * message to the wrong actor. */
+
+#define RT_TABLE    16
+#define RT_SPAWNS   40000
+#define RT_SPRAYERS 4
+
+static _Atomic uint64_t rt_ids[RT_TABLE];
+static _Atomic uint64_t rt_wrong, rt_right, rt_spawned, rt_max_index;
+static atomic_bool rt_stop;
+static tr_pid_t rt_proto; /* node and creation of every target */
+
+static void rt_target(void *state, tr_msg_t *m);
+static const tr_behaviour_t rt_target_b = {.name = "rt_target",
+                                           .receive = rt_target};
+
+static void rt_target(void *state, tr_msg_t *m)
+{
+	tr_pid_t to, self = tr_self();
+	if (tr_msg_get_pid(m, 0, &to) != TR_OK)
+		return;
+	atomic_fetch_add(tr_pid_eq(to, self) ? &rt_right : &rt_wrong, 1);
+	uint64_t index = self.id & 0xffffffffu,
+	         max = atomic_load(&rt_max_index);
+	while (index > max &&
+	       !atomic_compare_exchange_weak(&rt_max_index, &max, index))
+		;
+	tr_pid_t next;
+	if (!atomic_load(&rt_stop) &&
+	    tr_spawn(tr_node_current(), &rt_target_b, state, &next) == TR_OK) {
+		atomic_store(&rt_ids[(uintptr_t)state], next.id);
+		if (atomic_fetch_add(&rt_spawned, 1) + 1 == RT_SPAWNS)
+			tr_send(me, mk("rt_enough"));
+	}
+	tr_stop(TR_NORMAL);
+}
+
+static void rt_sprayer(void *state, tr_msg_t *m)
+{
+	(void)state;
+	(void)m;
+	for (int round = 0; round < 4; round++) {
+		for (int i = 0; i < RT_TABLE; i++) {
+			tr_pid_t to = rt_proto;
+			to.id = atomic_load(&rt_ids[i]);
+			tr_msg_t *t = mk("t");
+			tr_msg_add_pid(t, to);
+			if (tr_send(to, t))
+				tr_msg_free(t);
+		}
+	}
+	tr_msg_t *next = mk(atomic_load(&rt_stop) ? "rt_done" : "go");
+	if (tr_send(atomic_load(&rt_stop) ? me : tr_self(), next))
+		tr_msg_free(next);
+}
+
+static const tr_behaviour_t rt_sprayer_b = {.name = "rt_sprayer",
+                                            .receive = rt_sprayer};
+
+static bool slot_reuse(void)
+{
+	for (uintptr_t i = 0; i < RT_TABLE; i++) {
+		tr_pid_t p;
+		CHECK(tr_spawn(node, &rt_target_b, (void *)i, &p) == TR_OK);
+		rt_proto = p;
+		atomic_store(&rt_ids[i], p.id);
+	}
+	for (int i = 0; i < RT_SPRAYERS; i++) {
+		tr_pid_t p;
+		CHECK(tr_spawn(node, &rt_sprayer_b, NULL, &p) == TR_OK);
+		CHECK(tr_send(p, mk("go")) == TR_OK);
+	}
+	tr_msg_t *m = wait_tag("rt_enough");
+	atomic_store(&rt_stop, true);
+	CHECK(m);
+	tr_msg_free(m);
+	for (int i = 0; i < RT_SPRAYERS; i++) {
+		m = wait_tag("rt_done");
+		CHECK(m);
+		tr_msg_free(m);
+	}
+	printf("# %llu targets, %llu messages to the right one, %llu to a "
+	       "wrong one, highest slot %llu\n",
+	       (unsigned long long)atomic_load(&rt_spawned),
+	       (unsigned long long)atomic_load(&rt_right),
+	       (unsigned long long)atomic_load(&rt_wrong),
+	       (unsigned long long)atomic_load(&rt_max_index));
+	CHECK(atomic_load(&rt_wrong) == 0);
+	CHECK(atomic_load(&rt_right) >= RT_SPAWNS);
+	/* slots were reused: far fewer than the targets spawned */
+	CHECK(atomic_load(&rt_max_index) < RT_SPAWNS / 4);
+	return true;
+}
+
 int main(void)
 {
 	static const struct {
@@ -532,6 +632,7 @@ int main(void)
 	        {"names_raced_by_threads", names},
 	        {"two_nodes", two_nodes},
 	        {"back_pressure_cycle", mute_cycle},
+	        {"slot_reuse_under_sends", slot_reuse},
 	};
 	size_t n = sizeof(scenarios) / sizeof(scenarios[0]);
 	tr_node_opts_t o;
