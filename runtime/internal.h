@@ -459,8 +459,9 @@ void tr__retire(struct tr_actor *a);
  * quiescent point every so many turns); else idle (always one). */
 void tr__reclaim_quiescent(struct tr_sched *s, bool turn);
 /* Scheduler s parks / wakes up: it holds nothing while offline. false:
- * do not park (slots wait and no other scheduler is online; s is online
- * again and frees them at its next quiescent point). */
+ * do not park, s is still (or again) online: freeing a slot woke an
+ * actor onto its run-next slot, or slots wait and no other scheduler is
+ * online (s frees them at its next quiescent point). */
 bool tr__reclaim_offline(struct tr_sched *s);
 void tr__reclaim_online(struct tr_sched *s);
 /* Scheduler threads start / have all been joined (frees everything

@@ -196,6 +196,8 @@ bool tr__reclaim_offline(struct tr_sched *s)
 {
 	struct tr_node *n = s->node;
 	tr__reclaim_quiescent(s, false);
+	if (s->run_next)
+		return false; /* freeing a slot woke an actor: run it */
 	/* What still waits goes to the node: the schedulers that stay
 	 * online adopt it. */
 	give_node_list(n, append(s->retired, s->waiting));
